@@ -1,0 +1,413 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# Library of scripts/klp.  Sourced, never run directly.
+
+# Packages of the toolchain root.  Changing this list re-runs the install step.
+KLP_PACKAGES=(
+	# kernel build, LLVM=1 with Rust
+	make flex bison bc cpio kmod xz-utils libelf-dev libssl-dev dwarves
+	python3 perl libc6-dev git rsync ca-certificates
+	clang lld llvm
+	rustc rust-src rustfmt rust-clippy cargo bindgen
+	# guest: QEMU, virtme-ng and what its init needs
+	qemu-system-x86 virtme-ng busybox iproute2 udev procps systemd-sysv
+	# the kernel source itself
+	linux-source-6.12
+)
+
+log() { printf '[klp] %s\n' "$*" >&2; }
+die() { printf '[klp] error: %s\n' "$*" >&2; exit 1; }
+
+# --- the toolchain root -----------------------------------------------------
+
+# Run a command inside the toolchain root.  The root is entered in a private
+# mount namespace, so /proc, /sys, /dev and the bind mounts of the checkout and
+# the cache vanish with the command, even when it is killed.  The checkout and
+# the cache appear at the same paths inside as outside.
+in_root() {
+	[ -x "$KLP_ROOT/usr/bin/env" ] || die "toolchain root missing: run 'scripts/klp setup'"
+	unshare --mount --propagation private -- /bin/sh -c '
+		set -e
+		R=$1 C=$2 T=$3; shift 3
+		mount -t proc proc "$R/proc"
+		mount --rbind /sys "$R/sys"
+		mount --rbind /dev "$R/dev"
+		mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
+		mkdir -p "$R$C" "$R$T"
+		mount --bind "$C" "$R$C"
+		mount --bind "$T" "$R$T"
+		cd "$R$T"
+		exec chroot "$R" /usr/bin/env -i \
+			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 \
+			KLP_CACHE="$C" KLP_TOP="$T" CI="${CI:-}" \
+			/bin/sh -c "cd \"\$KLP_TOP\" && exec \"\$@\"" sh "$@"
+	' sh "$KLP_ROOT" "$KLP_CACHE" "$KLP_TOP" "$@"
+}
+
+host_prereqs() {
+	[ "$(id -u)" = 0 ] || die "scripts/klp needs root (debootstrap, chroot, mount namespaces)"
+	command -v unshare >/dev/null || die "unshare (util-linux) is missing on the host"
+	if ! command -v debootstrap >/dev/null; then
+		command -v apt-get >/dev/null ||
+			die "debootstrap is missing and this host has no apt-get: install debootstrap"
+		log "installing debootstrap on the host"
+		apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null
+	fi
+}
+
+setup_root() {
+	local stamp=$KLP_ROOT/.klp-base
+	if [ ! -e "$stamp" ]; then
+		log "debootstrap $KLP_SUITE into $KLP_ROOT (first time only)"
+		mkdir -p "$KLP_CACHE/debs"
+		# A root without the stamp is an interrupted one: start it over;
+		# the downloaded packages are kept in the cache directory.
+		rm -rf "$KLP_ROOT"
+		debootstrap --variant=minbase --cache-dir="$KLP_CACHE/debs" \
+			"$KLP_SUITE" "$KLP_ROOT" >"$KLP_CACHE/debootstrap.log" 2>&1 ||
+			{ tail -n 20 "$KLP_CACHE/debootstrap.log" >&2; die "debootstrap failed"; }
+		touch "$stamp"
+	fi
+	local want have=''
+	want=$(printf '%s\n' "${KLP_PACKAGES[@]}" | sort | sha256sum | cut -c1-16)
+	[ -e "$KLP_ROOT/.klp-packages" ] && have=$(cat "$KLP_ROOT/.klp-packages")
+	if [ "$want" != "$have" ]; then
+		log "installing the toolchain into the root (first time only)"
+		cp /etc/resolv.conf "$KLP_ROOT/etc/resolv.conf"
+		in_root sh -c 'export DEBIAN_FRONTEND=noninteractive
+			apt-get update -q &&
+			apt-get install -y -q --no-install-recommends "$@"' sh \
+			"${KLP_PACKAGES[@]}" >"$KLP_CACHE/apt.log" 2>&1 ||
+			{ tail -n 30 "$KLP_CACHE/apt.log" >&2; die "installing packages failed"; }
+		in_root apt-get clean
+		echo "$want" >"$KLP_ROOT/.klp-packages"
+	fi
+}
+
+# --- the kernel source --------------------------------------------------------
+
+# The working tree is a git repository in the cache: its first commit is the
+# pristine source, HEAD is always pristine + patches/ + the overlay.
+src_setup() {
+	local name origin
+	if [ -n "${KLP_KERNEL_SRC:-}" ]; then
+		origin=$(cd "$KLP_KERNEL_SRC" && pwd) || die "KLP_KERNEL_SRC=$KLP_KERNEL_SRC is not a directory"
+		[ -f "$origin/Makefile" ] || die "$origin is not a kernel tree"
+		name=$(basename "$origin")-$(printf '%s' "$origin" | sha256sum | cut -c1-8)
+	else
+		origin=tarball
+		name=debian-6.12
+	fi
+	KLP_SRC=$KLP_CACHE/src/$name
+	[ -e "$KLP_SRC/.git/klp-base" ] && return 0
+	log "importing the kernel source into $KLP_SRC (first time only)"
+	rm -rf "$KLP_SRC" "$KLP_SRC.partial"
+	mkdir -p "$KLP_SRC.partial"
+	if [ "$origin" = tarball ]; then
+		tar -C "$KLP_SRC.partial" --strip-components=1 \
+			-xf "$KLP_ROOT/usr/src/linux-source-6.12.tar.xz"
+	else
+		(cd "$origin" && tar --exclude=.git -cf - .) | tar -C "$KLP_SRC.partial" -xf -
+	fi
+	grep -q '^PATCHLEVEL = 12$' "$KLP_SRC.partial/Makefile" ||
+		log "warning: $origin is not a 6.12 tree; patches may not apply"
+	(
+		cd "$KLP_SRC.partial"
+		git init -q -b pristine .
+		git add -Af .
+		git -c user.name=klp -c user.email=klp@localhost \
+			commit -q -m "pristine $(make -s kernelversion 2>/dev/null || echo source)"
+		git rev-parse HEAD >.git/klp-base
+	)
+	mv "$KLP_SRC.partial" "$KLP_SRC"
+}
+
+# Files of the checkout that belong in the kernel tree.
+overlay_files() {
+	git -C "$KLP_TOP" ls-files -co --exclude-standard -- \
+		Documentation include kernel lib rust samples tools \
+		':!:*/target/*' ':!:tools/klp-model/*'
+}
+
+# Make the kernel tree equal to pristine + patches + overlay.  Only the files
+# that differ from the tree's current state are written, so every unchanged
+# file keeps its timestamp and builds stay incremental.  A patch that does not
+# apply to the pristine source stops the sync.
+sync_tree() {
+	src_setup
+	local base idx tree head f p mode commit
+	base=$(cat "$KLP_SRC/.git/klp-base")
+	idx=$(mktemp)
+	rm -f "$idx"
+	(
+		cd "$KLP_SRC"
+		export GIT_INDEX_FILE=$idx
+		git read-tree "$base"
+		for p in "$KLP_TOP"/patches/*.patch; do
+			[ -e "$p" ] || continue
+			git apply --cached "$p" ||
+				die "patch ${p#"$KLP_TOP"/} does not apply to the pristine source"
+		done
+		overlay_files | while read -r f; do
+			[ -f "$KLP_TOP/$f" ] || continue
+			mode=100644
+			[ -x "$KLP_TOP/$f" ] && mode=100755
+			git update-index --add --cacheinfo \
+				"$mode,$(git hash-object -w "$KLP_TOP/$f"),$f"
+		done
+		git write-tree >"$idx.tree"
+	)
+	tree=$(cat "$idx.tree")
+	rm -f "$idx" "$idx.tree"
+	head=$(git -C "$KLP_SRC" rev-parse -q --verify HEAD^{tree})
+	if [ "$tree" != "$head" ]; then
+		commit=$(git -C "$KLP_SRC" -c user.name=klp -c user.email=klp@localhost \
+			commit-tree "$tree" -p "$base" -m "klp overlay")
+	else
+		commit=HEAD
+	fi
+	# Writes only the paths whose content differs from the work tree, and
+	# restores anything edited by hand in the cache.
+	git -C "$KLP_SRC" reset -q --hard "$commit"
+	git -C "$KLP_SRC" clean -q -f -d -- Documentation include kernel lib rust samples
+}
+
+# --- configuration and build ------------------------------------------------
+
+# flavor -> build directory and config fragments
+build_dir() { echo "$KLP_CACHE/build/$(basename "$KLP_SRC")-$KLP_FLAVOR"; }
+
+flavor_fragments() {
+	local frags=("$KLP_TOP/kernel/configs/klp.config")
+	case "$KLP_FLAVOR" in
+	rust) frags+=("$KLP_TOP/kernel/configs/klp-rust.config") ;;
+	c) frags+=("$KLP_TOP/kernel/configs/klp-c.config") ;;
+	*) die "unknown flavor '$KLP_FLAVOR' (rust, c)" ;;
+	esac
+	printf '%s\n' "${frags[@]}"
+}
+
+kmake() {
+	local out
+	out=$(build_dir)
+	mkdir -p "$out"
+	in_root make -C "$KLP_SRC" O="$out" LLVM=1 -j"$KLP_JOBS" "$@"
+}
+
+# Configure only when the fragments changed: allnoconfig with the fragments
+# as the only things switched on, then check that every request took.
+do_config() {
+	local out frag want have='' line
+	out=$(build_dir)
+	mkdir -p "$out"
+	frag=$out/klp-fragment.config
+	flavor_fragments | xargs cat >"$frag.new"
+	want=$(sha256sum <"$frag.new" | cut -c1-16)
+	[ -e "$out/.klp-config" ] && have=$(cat "$out/.klp-config")
+	if [ "$want" = "$have" ] && [ -e "$out/.config" ] && [ "${1:-}" != force ]; then
+		rm -f "$frag.new"
+		return 0
+	fi
+	mv "$frag.new" "$frag"
+	log "configuring $KLP_FLAVOR in $out"
+	kmake -s KCONFIG_ALLCONFIG="$frag" allnoconfig >/dev/null
+	while read -r line; do
+		case "$line" in
+		CONFIG_*=*) grep -qxF "$line" "$out/.config" ||
+			die "config: $line did not take (unmet dependency?)" ;;
+		esac
+	done <"$frag"
+	echo "$want" >"$out/.klp-config"
+}
+
+do_build() {
+	local t0 out
+	t0=$(date +%s)
+	sync_tree
+	do_config
+	out=$(build_dir)
+	log "building $KLP_FLAVOR kernel in $out"
+	kmake >"$out/build.log" 2>&1 || { grep -E -B2 -A8 'error|Error' "$out/build.log" | head -60 >&2; die "kernel build failed (log: $out/build.log)"; }
+	# The upstream selftests build their modules against the tree, in place.
+	mkdir -p "$out/kselftest/livepatch"
+	in_root make -C "$KLP_SRC/tools/testing/selftests/livepatch" KDIR="$out" \
+		LLVM=1 OUTPUT="$out/kselftest/livepatch" \
+		INSTALL_PATH="$out/kselftest_install/livepatch" install \
+		>"$out/kselftest-build.log" 2>&1 ||
+		{ tail -n 30 "$out/kselftest-build.log" >&2; die "selftest build failed"; }
+	log "build of $KLP_FLAVOR done in $(($(date +%s) - t0)) s"
+}
+
+# --- the virtual machine ----------------------------------------------------
+
+# Decide between KVM and software emulation.  KVM is used only when a guest
+# really runs under it: the built kernel is booted with no root file system
+# and must reach its "no root" panic within a few seconds.
+KLP_ACCEL=
+probe_kvm() {
+	[ -n "$KLP_ACCEL" ] && return 0
+	local out img
+	out=$(build_dir)
+	img=$out/arch/x86/boot/bzImage
+	KLP_ACCEL=tcg
+	if [ "${KLP_KVM:-auto}" = 0 ]; then
+		log "KVM probe: skipped (KLP_KVM=0): software emulation"
+		return 0
+	fi
+	if [ ! -w /dev/kvm ]; then
+		log "KVM probe: /dev/kvm is not usable: software emulation"
+		return 0
+	fi
+	if in_root timeout 6 qemu-system-x86_64 -accel kvm -cpu host -m 256M \
+		-nodefaults -nographic -no-reboot -serial stdio -monitor none \
+		-kernel "$img" -append "console=ttyS0 panic=-1 root=/dev/klp-none" \
+		2>&1 | grep -q -m1 'Kernel panic'; then
+		KLP_ACCEL=kvm
+		log "KVM probe: a guest booted under KVM: using KVM"
+	else
+		log "KVM probe: no guest ran under KVM within 6 s: software emulation (TCG)"
+	fi
+}
+
+# vm CMD...: boot the built kernel with the toolchain root as the guest's
+# root file system and run CMD in it, as root, in the checkout.
+vm() {
+	local out opts=()
+	out=$(build_dir)
+	probe_kvm
+	[ "$KLP_ACCEL" = kvm ] || opts+=(--disable-kvm)
+	[ -n "${KLP_QEMU_OPTS:-}" ] && opts+=(--qemu-opts="$KLP_QEMU_OPTS")
+	in_root vng --run "$out" --force-9p --user root --cpus 2 --memory 2G \
+		"${opts[@]}" "$@"
+}
+
+# --- subcommands --------------------------------------------------------------
+
+KLP_PASS=0 KLP_FAIL=0 KLP_SKIP=0
+
+# Count TAP lines ("ok", "not ok", "# SKIP") of one report file.
+count_tap() {
+	local f=$1 p s n
+	p=$(grep -c '^ok ' "$f" || true)
+	s=$(grep -c '^ok .*# SKIP' "$f" || true)
+	n=$(grep -c '^not ok ' "$f" || true)
+	KLP_PASS=$((KLP_PASS + p - s))
+	KLP_SKIP=$((KLP_SKIP + s))
+	KLP_FAIL=$((KLP_FAIL + n))
+}
+
+# Host side: cargo test of the top-level workspace, with the root's cargo.
+host_tests() {
+	local rep=$1 line p f i
+	log "host tests: cargo test"
+	if ! in_root env CARGO_HOME="$KLP_CACHE/cargo-home" \
+		CARGO_TARGET_DIR="$KLP_CACHE/cargo-target" \
+		cargo test --workspace --offline --quiet >"$rep" 2>&1; then
+		KLP_FAIL=$((KLP_FAIL + 1))
+	fi
+	while read -r line; do
+		p=$(sed -n 's/.* \([0-9]*\) passed.*/\1/p' <<<"$line")
+		f=$(sed -n 's/.* \([0-9]*\) failed.*/\1/p' <<<"$line")
+		i=$(sed -n 's/.* \([0-9]*\) ignored.*/\1/p' <<<"$line")
+		KLP_PASS=$((KLP_PASS + ${p:-0}))
+		KLP_FAIL=$((KLP_FAIL + ${f:-0}))
+		KLP_SKIP=$((KLP_SKIP + ${i:-0}))
+	done < <(grep '^test result:' "$rep")
+	grep -E '^test result:|^error|panicked|FAILED' "$rep" >&2 || true
+}
+
+guest_tests() {
+	local rep=$1 out
+	shift
+	out=$(build_dir)
+	log "guest tests: booting $KLP_FLAVOR kernel"
+	vm --exec "scripts/klp-guest test $out $*" >"$rep" 2>&1 || true
+	cat "$rep"
+	if ! grep -q '^KLP-GUEST-DONE' "$rep"; then
+		log "the guest did not finish its run"
+		echo "not ok - guest run did not finish (crash or hang)" >>"$rep"
+	fi
+	count_tap "$rep"
+}
+
+cmd_test() {
+	local rdir stamp
+	stamp=$(date +%Y%m%d-%H%M%S)
+	rdir=$KLP_CACHE/reports/$stamp
+	mkdir -p "$rdir"
+	host_prereqs
+	setup_root
+	do_build
+	host_tests "$rdir/host.log"
+	guest_tests "$rdir/guest.log" "$@"
+	log "reports in $rdir"
+	echo "$KLP_PASS passed, $KLP_FAIL failed, $KLP_SKIP skipped"
+	[ "$KLP_FAIL" = 0 ]
+}
+
+cmd_run() {
+	host_prereqs
+	setup_root
+	do_build
+	vm --exec "scripts/klp-guest demo $(build_dir)"
+}
+
+cmd_shell() {
+	host_prereqs
+	setup_root
+	do_build
+	log "interactive VM; the build tree is $(build_dir); 'exit' powers off"
+	vm "$@"
+}
+
+cmd_clean() {
+	case "${1:-}" in
+	all) log "removing $KLP_CACHE"; rm -rf "$KLP_CACHE" ;;
+	'') src_setup; log "removing $(build_dir)"; rm -rf "$(build_dir)" ;;
+	*) die "clean: unknown argument $1" ;;
+	esac
+}
+
+usage() {
+	cat <<USAGE
+usage: scripts/klp COMMAND [ARGS]
+
+  run              set up, build, boot, load the sample livepatch, show its
+                   effect on /proc/cmdline and power off
+  test [TEST...]   host tests, then the livepatch selftests in the VM (all,
+                   or the named test-*.sh); ends with "N passed, N failed"
+  shell [VNG...]   an interactive shell in the VM (extra args go to vng)
+  setup            install the toolchain root and the kernel source
+  config           (re)write the kernel configuration of the flavor
+  build            sync the overlay into the tree and build
+  clean [all]      remove the flavor's build tree (all: the whole cache)
+  help             this text
+
+Environment:
+  KLP_CACHE        cache directory (default ~/.cache/klp): $KLP_CACHE
+  KLP_FLAVOR       rust (the Rust core) or c (the stock C core): $KLP_FLAVOR
+  KLP_KERNEL_SRC   another 6.12.y source tree to use instead of Debian's
+  KLP_JOBS         parallel make jobs (default 3)
+  KLP_KVM          0 to skip the KVM probe and use software emulation
+  KLP_QEMU_OPTS    extra QEMU options (e.g. "-icount shift=0")
+USAGE
+}
+
+klp_main() {
+	local cmd=${1:-help}
+	shift || true
+	case "${1:-}" in -h|--help) usage; return 0 ;; esac
+	case "$cmd" in
+	setup) host_prereqs; setup_root; src_setup ;;
+	config) host_prereqs; setup_root; sync_tree; do_config force ;;
+	build) host_prereqs; setup_root; do_build ;;
+	run) cmd_run "$@" ;;
+	test) cmd_test "$@" ;;
+	shell) cmd_shell "$@" ;;
+	clean) cmd_clean "$@" ;;
+	help|-h|--help) usage ;;
+	*) usage >&2; die "unknown command '$cmd'" ;;
+	esac
+}

@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Host build of the pure rules of the Rust livepatch core.
+//!
+//! The modules are the kernel's own source files, included by path: the
+//! kernel object and this crate compile the same code.
+
+#[path = "../../../kernel/livepatch/state_rules.rs"]
+pub mod state_rules;
+
+#[cfg(test)]
+mod tests;
