@@ -230,13 +230,18 @@ do_build() {
 	out=$(build_dir)
 	log "building $KLP_FLAVOR kernel in $out"
 	kmake >"$out/build.log" 2>&1 || { grep -E -B2 -A8 'error|Error' "$out/build.log" | head -60 >&2; die "kernel build failed (log: $out/build.log)"; }
-	# The upstream selftests build their modules against the tree, in place.
-	mkdir -p "$out/kselftest/livepatch"
-	in_root make -C "$KLP_SRC/tools/testing/selftests/livepatch" KDIR="$out" \
-		LLVM=1 OUTPUT="$out/kselftest/livepatch" \
-		INSTALL_PATH="$out/kselftest_install/livepatch" install \
-		>"$out/kselftest-build.log" 2>&1 ||
-		{ tail -n 30 "$out/kselftest-build.log" >&2; die "selftest build failed"; }
+	# The selftests (upstream's and the project's) build their modules
+	# against the tree, in place, and are installed into the build tree.
+	local t
+	for t in $KLP_SELFTESTS; do
+		[ -d "$KLP_SRC/tools/testing/selftests/$t" ] || continue
+		mkdir -p "$out/kselftest/$t"
+		in_root make -C "$KLP_SRC/tools/testing/selftests/$t" KDIR="$out" \
+			LLVM=1 OUTPUT="$out/kselftest/$t" \
+			INSTALL_PATH="$out/kselftest_install/$t" install \
+			>"$out/kselftest-build-$t.log" 2>&1 ||
+			{ tail -n 30 "$out/kselftest-build-$t.log" >&2; die "selftest build of $t failed"; }
+	done
 	log "build of $KLP_FLAVOR done in $(($(date +%s) - t0)) s"
 }
 
@@ -287,6 +292,9 @@ vm() {
 
 KLP_PASS=0 KLP_FAIL=0 KLP_SKIP=0
 
+# Selftest directories under tools/testing/selftests, in the order they run.
+KLP_SELFTESTS="livepatch livepatch-klp"
+
 # Count TAP lines ("ok", "not ok", "# SKIP") of one report file.
 count_tap() {
 	local f=$1 p s n
@@ -323,12 +331,60 @@ guest_tests() {
 	shift
 	out=$(build_dir)
 	log "guest tests: booting $KLP_FLAVOR kernel"
-	vm --exec "scripts/klp-guest test $out $*" >"$rep" 2>&1 || true
+	# Append mode: QEMU reopens its output, which would otherwise write
+	# over what came before it.
+	: >"$rep"
+	vm --exec "scripts/klp-guest test $out $KLP_SELFTESTS -- $*" >>"$rep" 2>&1 || true
 	cat "$rep"
 	if ! grep -q '^KLP-GUEST-DONE' "$rep"; then
 		log "the guest did not finish its run"
 		echo "not ok - guest run did not finish (crash or hang)" >>"$rep"
 	fi
+	count_tap "$rep"
+}
+
+# Entry points of the core and whether livepatch modules may use them.
+KLP_ENTRY_POINTS="klp_enable_patch:GPL klp_module_coming klp_module_going
+klp_copy_process klp_update_patch_state klp_apply_section_relocs
+__klp_sched_try_switch:EXPORT klp_shadow_get:GPL klp_shadow_alloc:GPL
+klp_shadow_get_or_alloc:GPL klp_shadow_free:GPL klp_shadow_free_all:GPL
+klp_get_state:GPL klp_get_prev_state:GPL"
+
+# Checks of the built kernel itself, as TAP: with the Rust core, no C file
+# of kernel/livepatch was compiled, every entry point is defined by the
+# Rust object and exported as the C core exports it.
+build_checks() {
+	local rep=$1 out n=0 e sym kind defs
+	out=$(build_dir)
+	[ "$KLP_FLAVOR" = rust ] || return 0
+	{
+		for e in core patch shadow state transition; do
+			n=$((n + 1))
+			if [ -e "$out/kernel/livepatch/$e.o" ]; then
+				echo "not ok $n build: kernel/livepatch/$e.c was compiled"
+			else
+				echo "ok $n build: kernel/livepatch/$e.c not compiled"
+			fi
+		done
+		defs=$(in_root llvm-nm --defined-only "$out/kernel/livepatch/klp.o")
+		for e in $KLP_ENTRY_POINTS; do
+			sym=${e%%:*}
+			kind=${e#"$sym"}
+			n=$((n + 1))
+			if ! grep -qE " T $sym\$" <<<"$defs"; then
+				echo "not ok $n build: $sym is not defined by the Rust object klp.o"
+				continue
+			fi
+			case "$kind" in
+			:GPL) grep -qP "\t$sym\tvmlinux\tEXPORT_SYMBOL_GPL\t" "$out/Module.symvers" ;;
+			:EXPORT) grep -qP "\t$sym\tvmlinux\tEXPORT_SYMBOL\t" "$out/Module.symvers" ;;
+			*) ! grep -qP "\t$sym\t" "$out/Module.symvers" ;;
+			esac &&
+				echo "ok $n build: $sym defined by klp.o${kind:+, exported ${kind#:}}" ||
+				echo "not ok $n build: $sym export does not match the C core (${kind:-none})"
+		done
+	} >"$rep"
+	cat "$rep"
 	count_tap "$rep"
 }
 
@@ -341,6 +397,7 @@ cmd_test() {
 	setup_root
 	do_build
 	host_tests "$rdir/host.log"
+	build_checks "$rdir/build.log"
 	guest_tests "$rdir/guest.log" "$@"
 	log "reports in $rdir"
 	echo "$KLP_PASS passed, $KLP_FAIL failed, $KLP_SKIP skipped"
