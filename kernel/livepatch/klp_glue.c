@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * C glue of the Rust livepatch core (klp.rs).
+ *
+ * Only what Rust cannot express lives here: the exports of the C entry
+ * points that the Rust core defines, the static key of the cond_resched
+ * hook, per-CPU data, notrace wrappers of inline helpers used on the ftrace
+ * and task-switch paths, and the dynamic-debug call sites, so that dynamic
+ * debug selects the core's debug messages by file and function as it does
+ * for the C core.  The prototypes are in klp_glue.h and, for Rust, in
+ * kernel/livepatch/sys.rs.
+ */
+
+#define pr_fmt(fmt) "livepatch: " fmt
+
+#include <linux/cpu.h>
+#include <linux/ftrace.h>
+#include <linux/init.h>
+#include <linux/livepatch.h>
+#include <linux/module.h>
+#include <linux/moduleloader.h>
+#include <linux/mutex.h>
+#include <linux/percpu.h>
+#include <linux/rcupdate.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/static_call.h>
+#include <linux/workqueue.h>
+
+#include "klp_glue.h"
+
+EXPORT_SYMBOL_GPL(klp_enable_patch);
+EXPORT_SYMBOL_GPL(klp_shadow_get);
+EXPORT_SYMBOL_GPL(klp_shadow_alloc);
+EXPORT_SYMBOL_GPL(klp_shadow_get_or_alloc);
+EXPORT_SYMBOL_GPL(klp_shadow_free);
+EXPORT_SYMBOL_GPL(klp_shadow_free_all);
+EXPORT_SYMBOL_GPL(klp_get_state);
+EXPORT_SYMBOL_GPL(klp_get_prev_state);
+EXPORT_SYMBOL(__klp_sched_try_switch);
+
+/* The mutex that serializes every change of the livepatch world. */
+DEFINE_MUTEX(klp_mutex);
+
+/* Retries of a transition whose stragglers did not switch yet. */
+static DECLARE_DELAYED_WORK(klp_transition_work, klp_rust_transition_work);
+
+#define KLP_MAX_STACK_ENTRIES 100
+static DEFINE_PER_CPU(unsigned long[KLP_MAX_STACK_ENTRIES], klp_stack_entries);
+
+#if defined(CONFIG_PREEMPT_DYNAMIC) && defined(CONFIG_HAVE_PREEMPT_DYNAMIC_CALL)
+void klp_glue_cond_resched(bool enable)
+{
+	if (enable)
+		sched_dynamic_klp_enable();
+	else
+		sched_dynamic_klp_disable();
+}
+#else
+DEFINE_STATIC_KEY_FALSE(klp_sched_try_switch_key);
+EXPORT_SYMBOL(klp_sched_try_switch_key);
+
+void klp_glue_cond_resched(bool enable)
+{
+	if (enable)
+		static_branch_enable(&klp_sched_try_switch_key);
+	else
+		static_branch_disable(&klp_sched_try_switch_key);
+}
+#endif
+
+/* --- the ftrace handler and the task switch: notrace, no locks --------- */
+
+notrace struct task_struct *klp_glue_current(void)
+{
+	return current;
+}
+
+notrace int klp_glue_recursion_trylock(unsigned long ip, unsigned long parent_ip)
+{
+	return ftrace_test_recursion_trylock(ip, parent_ip);
+}
+
+notrace void klp_glue_recursion_unlock(int bit)
+{
+	ftrace_test_recursion_unlock(bit);
+}
+
+notrace void klp_glue_set_ip(struct ftrace_regs *fregs, unsigned long ip)
+{
+	ftrace_regs_set_instruction_pointer(fregs, ip);
+}
+
+notrace bool klp_glue_patch_pending(struct task_struct *task)
+{
+	return test_tsk_thread_flag(task, TIF_PATCH_PENDING);
+}
+
+notrace void klp_glue_set_patch_pending(struct task_struct *task, bool pending)
+{
+	if (pending)
+		set_tsk_thread_flag(task, TIF_PATCH_PENDING);
+	else
+		clear_tsk_thread_flag(task, TIF_PATCH_PENDING);
+}
+
+notrace bool klp_glue_test_and_clear_patch_pending(struct task_struct *task)
+{
+	return test_and_clear_tsk_thread_flag(task, TIF_PATCH_PENDING);
+}
+
+notrace void klp_glue_preempt_disable(void)
+{
+	preempt_disable_notrace();
+}
+
+notrace void klp_glue_preempt_enable(void)
+{
+	preempt_enable_notrace();
+}
+
+notrace unsigned long *klp_glue_stack_entries(unsigned int *nr)
+{
+	*nr = KLP_MAX_STACK_ENTRIES;
+	return this_cpu_ptr(klp_stack_entries);
+}
+
+/* Architectures without it have nothing to clear (as in the C core). */
+void __weak clear_relocate_add(Elf_Shdr *sechdrs, const char *strtab,
+			       unsigned int symindex, unsigned int relsec,
+			       struct module *me)
+{
+}
+
+/* --- helpers of the slow paths ------------------------------------------ */
+
+void klp_glue_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+
+void klp_glue_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
+}
+
+/* Calls fn on every thread, under the tasklist lock; stops when fn is false. */
+void klp_glue_for_each_task(bool (*fn)(struct task_struct *, void *), void *data)
+{
+	struct task_struct *g, *task;
+
+	read_lock(&tasklist_lock);
+	for_each_process_thread(g, task)
+		if (!fn(task, data))
+			goto out;
+out:
+	read_unlock(&tasklist_lock);
+}
+
+/* Calls fn on the idle task of every possible CPU, with CPU hotplug held. */
+void klp_glue_for_each_idle_task(bool (*fn)(struct task_struct *, int, bool, void *),
+				 void *data)
+{
+	unsigned int cpu;
+
+	cpus_read_lock();
+	for_each_possible_cpu(cpu)
+		if (!fn(idle_task(cpu), cpu, cpu_online(cpu), data))
+			break;
+	cpus_read_unlock();
+}
+
+/* Wakes a task that sleeps in the kernel so that it crosses a switch point. */
+void klp_glue_signal_task(struct task_struct *task)
+{
+	if (task->flags & PF_KTHREAD)
+		wake_up_state(task, TASK_INTERRUPTIBLE);
+	else
+		set_notify_signal(task);
+}
+
+void klp_glue_schedule_transition_work(unsigned long delay)
+{
+	schedule_delayed_work(&klp_transition_work, delay);
+}
+
+void klp_glue_init_work(struct work_struct *work, work_func_t fn)
+{
+	INIT_WORK(work, fn);
+}
+
+void klp_glue_init_completion(struct completion *done)
+{
+	init_completion(done);
+}
+
+bool klp_glue_schedule_work(struct work_struct *work)
+{
+	return schedule_work(work);
+}
+
+/* The lock of the shadow variable table; shadow calls come from any context. */
+static DEFINE_SPINLOCK(klp_shadow_lock);
+
+unsigned long klp_glue_shadow_lock(void)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&klp_shadow_lock, flags);
+	return flags;
+}
+
+void klp_glue_shadow_unlock(unsigned long flags)
+{
+	spin_unlock_irqrestore(&klp_shadow_lock, flags);
+}
+
+/* --- dynamic debug --------------------------------------------------------- */
+
+void klp_glue_debug(const void *args)
+{
+	pr_debug("%pA\n", args);
+}
+
+/*
+ * The per-task messages of a transition have their own call site, named like
+ * the C core's function, so that "func klp_try_switch_task -p" (as the
+ * selftests write) silences them here too.
+ */
+void klp_try_switch_task(const void *args)
+{
+	pr_debug("%pA\n", args);
+}
+
+static int __init klp_glue_init(void)
+{
+	return klp_rust_init();
+}
+module_init(klp_glue_init);

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Functions of klp_glue.c that the Rust livepatch core calls; their Rust
+ * declarations are in kernel/livepatch/sys.rs.
+ */
+#ifndef _LIVEPATCH_KLP_GLUE_H
+#define _LIVEPATCH_KLP_GLUE_H
+
+#include <linux/completion.h>
+#include <linux/ftrace.h>
+#include <linux/sched.h>
+#include <linux/workqueue.h>
+
+/* Defined in Rust. */
+int klp_rust_init(void);
+void klp_rust_transition_work(struct work_struct *work);
+
+void klp_glue_cond_resched(bool enable);
+struct task_struct *klp_glue_current(void);
+int klp_glue_recursion_trylock(unsigned long ip, unsigned long parent_ip);
+void klp_glue_recursion_unlock(int bit);
+void klp_glue_set_ip(struct ftrace_regs *fregs, unsigned long ip);
+bool klp_glue_patch_pending(struct task_struct *task);
+void klp_glue_set_patch_pending(struct task_struct *task, bool pending);
+bool klp_glue_test_and_clear_patch_pending(struct task_struct *task);
+void klp_glue_preempt_disable(void);
+void klp_glue_preempt_enable(void);
+unsigned long *klp_glue_stack_entries(unsigned int *nr);
+void klp_glue_rcu_read_lock(void);
+void klp_glue_rcu_read_unlock(void);
+void klp_glue_for_each_task(bool (*fn)(struct task_struct *, void *), void *data);
+void klp_glue_for_each_idle_task(bool (*fn)(struct task_struct *, int, bool, void *),
+				 void *data);
+void klp_glue_signal_task(struct task_struct *task);
+void klp_glue_schedule_transition_work(unsigned long delay);
+void klp_glue_init_work(struct work_struct *work, work_func_t fn);
+void klp_glue_init_completion(struct completion *done);
+bool klp_glue_schedule_work(struct work_struct *work);
+unsigned long klp_glue_shadow_lock(void);
+void klp_glue_shadow_unlock(unsigned long flags);
+void klp_glue_debug(const void *args);
+void klp_try_switch_task(const void *args);
+
+#endif /* _LIVEPATCH_KLP_GLUE_H */

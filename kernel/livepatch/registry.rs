@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+//! The registered patches: enabling, disabling, module coming and going,
+//! and freeing.
+//!
+//! A patch is registered (on [`PATCHES`], oldest first) from a successful
+//! `klp_enable_patch()` until it is disabled or replaced; its memory belongs
+//! to its module, which the core pins with a reference until the patch is
+//! gone from sysfs.
+
+use crate::callbacks;
+use crate::ftrace;
+use crate::list::{self, container_of};
+use crate::objects::{self, Object, Patch};
+use crate::state;
+use crate::sys::{self, KlpLock, Locked};
+use crate::transition;
+use core::sync::atomic::{fence, Ordering};
+use kernel::bindings;
+use kernel::error::{code::*, Result};
+use kernel::ffi::c_int;
+use kernel::prelude::*;
+
+const PATCHED: c_int = bindings::KLP_TRANSITION_PATCHED as c_int;
+const UNPATCHED: c_int = bindings::KLP_TRANSITION_UNPATCHED as c_int;
+
+/// Registered patches, linked through `klp_patch.list`, oldest first.
+static PATCHES: Locked<bindings::list_head> = Locked::new(bindings::list_head {
+    next: core::ptr::null_mut(),
+    prev: core::ptr::null_mut(),
+});
+
+/// Initialises the registry; called once at boot.
+pub(crate) fn init() {
+    // SAFETY: called once, before anything uses the lists.
+    unsafe { list::init(PATCHES.as_ptr()) };
+    ftrace::init();
+}
+
+/// The registered patches, oldest first.  Removing the patch just returned
+/// is allowed.
+///
+/// The iterator does not borrow the guard, so that the loop body can use
+/// it; it must not outlive it, nor be used across [`KlpLock::unlocked`].
+pub(crate) fn patches(_lock: &KlpLock) -> impl Iterator<Item = Patch> {
+    let head = PATCHES.as_ptr();
+    // SAFETY: the list changes only under klp_mutex, which the caller holds
+    // while iterating; only the entry just returned may be removed.
+    unsafe { list::iter(head) }.map(|l| container_of!(l, bindings::klp_patch, list))
+}
+
+/// Adds a set-up patch at the end of the list.
+pub(crate) fn add_patch(lock: &mut KlpLock, patch: Patch) {
+    let head = PATCHES.get(lock) as *mut bindings::list_head;
+    // SAFETY: klp_mutex held (`lock`); the patch is not on the list yet.
+    unsafe { list::add_tail(&raw mut (*patch).list, head) };
+}
+
+/// `klp_get_prev_state()` and friends need the list without a guard: they
+/// run inside callbacks that the core calls with klp_mutex held.
+pub(crate) fn patches_assume_locked() -> impl Iterator<Item = Patch> {
+    // SAFETY: see above; callers are documented as running under the mutex.
+    unsafe { list::iter(PATCHES.as_ptr()) }.map(|l| container_of!(l, bindings::klp_patch, list))
+}
+
+/// Work item that finishes freeing a patch outside `klp_mutex`.
+///
+/// # Safety
+/// Called by the workqueue for `klp_patch.free_work`.
+pub(crate) unsafe extern "C" fn free_work_fn(work: *mut bindings::work_struct) {
+    let patch = container_of!(work, bindings::klp_patch, free_work);
+    free_patch_finish(patch);
+}
+
+/// The part of freeing that is allowed under `klp_mutex`: the patch leaves
+/// the list and drops its objects.
+fn free_patch_start(_lock: &mut KlpLock, patch: Patch) {
+    // SAFETY: klp_mutex held; `list` was initialised early.
+    unsafe {
+        if !list::is_empty(&raw const (*patch).list) {
+            list::del_init(&raw mut (*patch).list);
+        }
+    }
+    objects::free_objects(patch, false);
+}
+
+/// The part of freeing that must run without `klp_mutex` (the sysfs
+/// `enabled` writer may hold a kobject reference and wait for the mutex):
+/// the last access to the patch, then its module reference.
+fn free_patch_finish(patch: Patch) {
+    // SAFETY: the patch is off the list and nobody else frees it.
+    unsafe {
+        bindings::kobject_put(&raw mut (*patch).kobj);
+        bindings::wait_for_completion(&raw mut (*patch).finish);
+        if !(*patch).forced {
+            bindings::module_put((*patch).mod_);
+        }
+    }
+}
+
+/// Frees a patch from a context that holds `klp_mutex` (the rest runs in a
+/// work item).
+pub(crate) fn free_patch_async(lock: &mut KlpLock, patch: Patch) {
+    free_patch_start(lock, patch);
+    // SAFETY: `free_work` was initialised by `init_patch_early`.
+    unsafe { sys::glue::klp_glue_schedule_work(&raw mut (*patch).free_work) };
+}
+
+/// Frees every patch registered before `new`, which replaced them.
+pub(crate) fn free_replaced_patches_async(lock: &mut KlpLock, new: Patch) {
+    for p in patches(lock) {
+        if p == new {
+            break;
+        }
+        free_patch_async(lock, p);
+    }
+}
+
+/// Unpatches the patches that `new` replaced (transition done).
+pub(crate) fn unpatch_replaced_patches(lock: &mut KlpLock, new: Patch) {
+    for p in patches(lock).take_while(|&p| p != new) {
+        // SAFETY: klp_mutex held.
+        unsafe { (*p).enabled = false };
+        ftrace::unpatch_objects(lock, p, false);
+    }
+}
+
+/// Removes the nops of a replacing patch once no task needs them.
+pub(crate) fn discard_nops(lock: &mut KlpLock, patch: Patch) {
+    ftrace::unpatch_objects(lock, patch, true);
+    objects::free_objects(patch, true);
+}
+
+fn enable(lock: &mut KlpLock, patch: Patch) -> Result {
+    if transition::patch().is_some() {
+        return Err(EBUSY);
+    }
+    // SAFETY: klp_mutex held; the patch is set up.
+    if unsafe { (*patch).enabled } {
+        return Err(EINVAL);
+    }
+    pr_notice!("enabling patch '{}'\n", objects::patch_name(patch));
+    transition::init(lock, patch, PATCHED);
+    // func->transition before the functions become visible on the stacks.
+    fence(Ordering::Release);
+    // SAFETY: klp_mutex held.
+    for obj in unsafe { objects::objects(patch) } {
+        if !objects::is_loaded(obj) {
+            continue;
+        }
+        let res = callbacks::pre_patch(obj)
+            .inspect_err(|_| {
+                pr_warn!(
+                    "pre-patch callback failed for object '{}'\n",
+                    objects::obj_name(obj)
+                )
+            })
+            .and_then(|()| {
+                ftrace::patch_object(lock, obj).inspect_err(|_| {
+                    pr_warn!("failed to patch object '{}'\n", objects::obj_name(obj))
+                })
+            });
+        if let Err(e) = res {
+            pr_warn!("failed to enable patch '{}'\n", objects::patch_name(patch));
+            transition::cancel(lock);
+            return Err(e);
+        }
+    }
+    transition::start(lock);
+    // SAFETY: klp_mutex held.
+    unsafe { (*patch).enabled = true };
+    transition::try_complete(lock);
+    Ok(())
+}
+
+/// Starts disabling an enabled patch.
+pub(crate) fn disable(lock: &mut KlpLock, patch: Patch) -> Result {
+    // SAFETY: klp_mutex held.
+    if !unsafe { (*patch).enabled } {
+        return Err(EINVAL);
+    }
+    if transition::patch().is_some() {
+        return Err(EBUSY);
+    }
+    transition::init(lock, patch, UNPATCHED);
+    // SAFETY: klp_mutex held.
+    for obj in unsafe { objects::objects(patch) } {
+        // SAFETY: as above.
+        if unsafe { (*obj).patched } {
+            callbacks::pre_unpatch(obj);
+        }
+    }
+    // func->transition before TIF_PATCH_PENDING: a task switched right away
+    // by klp_update_patch_state() must see the function in transition.
+    fence(Ordering::Release);
+    transition::start(lock);
+    // SAFETY: klp_mutex held.
+    unsafe { (*patch).enabled = false };
+    transition::try_complete(lock);
+    Ok(())
+}
+
+/// Registers and enables a livepatch; the livepatch module calls it from
+/// its init function.
+///
+/// # Safety
+/// `patch` must be null or point to a `struct klp_patch` of the calling
+/// module, which stays valid until the module is unloaded.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn klp_enable_patch(patch: Patch) -> c_int {
+    if patch.is_null() {
+        pr_err!("klp_enable_patch: no patch\n");
+        return EINVAL.to_errno();
+    }
+    // SAFETY: per the function's contract.
+    if let Err(e) = unsafe { objects::check_patch(patch) } {
+        return e.to_errno();
+    }
+    // SAFETY: `mod_` was checked to be non-null.
+    if !unsafe { (*(*patch).mod_).klp } {
+        pr_err!(
+            "module {} is not marked as a livepatch module\n",
+            objects::patch_name(patch)
+        );
+        return EINVAL.to_errno();
+    }
+    if crate::sysfs::root().is_null() {
+        return ENODEV.to_errno();
+    }
+    let mut lock = KlpLock::lock();
+    if let Err(e) = state::check_compatible(&mut lock, patch) {
+        pr_err!(
+            "Livepatch patch ({}) is not compatible with the already installed livepatches.\n",
+            objects::patch_name(patch)
+        );
+        return e.to_errno();
+    }
+    // SAFETY: the module is alive: it is running its init function.
+    if !unsafe { bindings::try_module_get((*patch).mod_) } {
+        return ENODEV.to_errno();
+    }
+    // SAFETY: checked above.
+    unsafe { objects::init_patch_early(patch) };
+    let res = objects::init_patch(&mut lock, patch).and_then(|()| enable(&mut lock, patch));
+    match res {
+        Ok(()) => 0,
+        Err(e) => {
+            free_patch_start(&mut lock, patch);
+            drop(lock);
+            free_patch_finish(patch);
+            e.to_errno()
+        }
+    }
+}
+
+fn obj_is_for(obj: Object, m: *mut bindings::module) -> bool {
+    // SAFETY: objects of registered patches; the module is alive.
+    objects::is_module(obj)
+        && unsafe { kernel::str::CStr::from_char_ptr((*obj).name) }.as_bytes()
+            == unsafe { kernel::str::CStr::from_char_ptr((*m).name.as_ptr()) }.as_bytes()
+}
+
+/// Reverts the objects of `m` in the patches before `limit` (all when
+/// `None`).
+fn cleanup_module_patches(lock: &mut KlpLock, m: *mut bindings::module, limit: Option<Patch>) {
+    let tp = transition::patch();
+    for patch in patches(lock).take_while(|&p| Some(p) != limit) {
+        // SAFETY: klp_mutex held.
+        let Some(obj) = (unsafe { objects::objects(patch) }).find(|&o| obj_is_for(o, m)) else {
+            continue;
+        };
+        if Some(patch) != tp {
+            callbacks::pre_unpatch(obj);
+        }
+        pr_notice!(
+            "reverting patch '{}' on unloading module '{}'\n",
+            objects::patch_name(patch),
+            objects::obj_name(obj)
+        );
+        ftrace::unpatch_object(lock, obj);
+        callbacks::post_unpatch(obj);
+        crate::relocs::clear_object_relocs(patch, obj);
+        objects::free_object_loaded(obj);
+    }
+}
+
+/// The module loader tells the core that `m` is coming: patch it with every
+/// registered patch that has an object for it.
+///
+/// # Safety
+/// Called by the module loader with a module in `MODULE_STATE_COMING`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c_int {
+    // SAFETY: per the function's contract.
+    let name = unsafe { kernel::str::CStr::from_char_ptr((*m).name.as_ptr()) };
+    if name.as_bytes() == b"vmlinux" {
+        pr_err!("vmlinux.ko: invalid module name\n");
+        return EINVAL.to_errno();
+    }
+    let mut lock = KlpLock::lock();
+    // Every module must know that the core saw it coming.
+    // SAFETY: per the function's contract.
+    unsafe { (*m).klp_alive = true };
+    let tp = transition::patch();
+    for patch in patches(&lock) {
+        // SAFETY: klp_mutex held.
+        let Some(obj) = (unsafe { objects::objects(patch) }).find(|&o| obj_is_for(o, m)) else {
+            continue;
+        };
+        // SAFETY: as above.
+        unsafe { (*obj).mod_ = m };
+        let res = (|| -> Result {
+            objects::init_object_loaded(patch, obj).inspect_err(|e| {
+                pr_warn!(
+                    "failed to initialize patch '{}' for module '{}' ({})\n",
+                    objects::patch_name(patch),
+                    name.to_str().unwrap_or("?"),
+                    e.to_errno()
+                )
+            })?;
+            pr_notice!(
+                "applying patch '{}' to loading module '{}'\n",
+                objects::patch_name(patch),
+                name.to_str().unwrap_or("?")
+            );
+            callbacks::pre_patch(obj).inspect_err(|_| {
+                pr_warn!(
+                    "pre-patch callback failed for object '{}'\n",
+                    objects::obj_name(obj)
+                )
+            })?;
+            if let Err(e) = ftrace::patch_object(&lock, obj) {
+                pr_warn!(
+                    "failed to apply patch '{}' to module '{}' ({})\n",
+                    objects::patch_name(patch),
+                    name.to_str().unwrap_or("?"),
+                    e.to_errno()
+                );
+                callbacks::post_unpatch(obj);
+                return Err(e);
+            }
+            if Some(patch) != tp {
+                callbacks::post_patch(obj);
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            pr_warn!(
+                "patch '{}' failed for module '{}', refusing to load module '{}'\n",
+                objects::patch_name(patch),
+                name.to_str().unwrap_or("?"),
+                name.to_str().unwrap_or("?")
+            );
+            // SAFETY: as above.
+            unsafe {
+                (*m).klp_alive = false;
+                (*obj).mod_ = core::ptr::null_mut();
+            }
+            cleanup_module_patches(&mut lock, m, Some(patch));
+            return e.to_errno();
+        }
+    }
+    0
+}
+
+/// The module loader tells the core that `m` goes away: revert what the
+/// patches did to it.
+///
+/// # Safety
+/// Called by the module loader with a module in `MODULE_STATE_GOING` (or
+/// `COMING`, when its load failed).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn klp_module_going(m: *mut bindings::module) {
+    let mut lock = KlpLock::lock();
+    // SAFETY: per the function's contract.
+    unsafe { (*m).klp_alive = false };
+    cleanup_module_patches(&mut lock, m, None);
+}
+
+/// Handles a write of `enabled` in sysfs.
+pub(crate) fn set_enabled(patch: Patch, enabled: bool) -> Result {
+    let mut lock = KlpLock::lock();
+    // SAFETY: the sysfs file holds a reference to the patch's kobject.
+    if unsafe { (*patch).enabled } == enabled {
+        return Err(EINVAL);
+    }
+    if transition::patch() == Some(patch) {
+        // A transition can be reversed in both directions.
+        transition::reverse(&mut lock);
+        Ok(())
+    } else if !enabled {
+        disable(&mut lock, patch)
+    } else {
+        // A disabled patch cannot be enabled again.
+        Err(EINVAL)
+    }
+}
+
+/// Handles a write of `force` in sysfs.
+pub(crate) fn force(patch: Patch) -> Result {
+    let mut lock = KlpLock::lock();
+    if transition::patch() != Some(patch) {
+        return Err(EINVAL);
+    }
+    transition::force(&mut lock);
+    Ok(())
+}

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+//! The C side of the core: the glue of `klp_glue.c` and thin wrappers of
+//! kernel facilities that the rest of the core uses.
+//!
+//! Everything here is small; each `unsafe` block states why it is sound.
+
+use core::cell::UnsafeCell;
+use core::fmt;
+use kernel::bindings;
+use kernel::ffi::{c_int, c_ulong, c_void};
+
+/// Signatures of the functions in `kernel/livepatch/klp_glue.c`.
+pub(crate) mod glue {
+    use super::*;
+
+    // The C structures are only passed by pointer, never by value.
+    #[allow(improper_ctypes)]
+    extern "C" {
+        pub(crate) static mut klp_mutex: bindings::mutex;
+        pub(crate) fn klp_glue_cond_resched(enable: bool);
+        pub(crate) fn klp_glue_current() -> *mut bindings::task_struct;
+        pub(crate) fn klp_glue_recursion_trylock(ip: c_ulong, parent_ip: c_ulong) -> c_int;
+        pub(crate) fn klp_glue_recursion_unlock(bit: c_int);
+        pub(crate) fn klp_glue_set_ip(fregs: *mut bindings::ftrace_regs, ip: c_ulong);
+        pub(crate) fn klp_glue_patch_pending(task: *mut bindings::task_struct) -> bool;
+        pub(crate) fn klp_glue_set_patch_pending(task: *mut bindings::task_struct, pending: bool);
+        pub(crate) fn klp_glue_test_and_clear_patch_pending(
+            task: *mut bindings::task_struct,
+        ) -> bool;
+        pub(crate) fn klp_glue_preempt_disable();
+        pub(crate) fn klp_glue_preempt_enable();
+        pub(crate) fn klp_glue_stack_entries(nr: *mut u32) -> *mut c_ulong;
+        pub(crate) fn klp_glue_rcu_read_lock();
+        pub(crate) fn klp_glue_rcu_read_unlock();
+        pub(crate) fn klp_glue_for_each_task(
+            f: unsafe extern "C" fn(*mut bindings::task_struct, *mut c_void) -> bool,
+            data: *mut c_void,
+        );
+        pub(crate) fn klp_glue_for_each_idle_task(
+            f: unsafe extern "C" fn(*mut bindings::task_struct, c_int, bool, *mut c_void) -> bool,
+            data: *mut c_void,
+        );
+        pub(crate) fn klp_glue_signal_task(task: *mut bindings::task_struct);
+        pub(crate) fn klp_glue_schedule_transition_work(delay: c_ulong);
+        pub(crate) fn klp_glue_init_work(
+            work: *mut bindings::work_struct,
+            f: unsafe extern "C" fn(*mut bindings::work_struct),
+        );
+        pub(crate) fn klp_glue_init_completion(done: *mut bindings::completion);
+        pub(crate) fn klp_glue_schedule_work(work: *mut bindings::work_struct) -> bool;
+        pub(crate) fn klp_glue_shadow_lock() -> c_ulong;
+        pub(crate) fn klp_glue_shadow_unlock(flags: c_ulong);
+        pub(crate) fn klp_glue_debug(args: *const c_void);
+        pub(crate) fn klp_try_switch_task(args: *const c_void);
+    }
+}
+
+/// Prints a debug message through the dynamic-debug site of the glue:
+/// `file kernel/livepatch/* +p` turns it on, as for the C core.
+pub(crate) fn debug(args: fmt::Arguments<'_>) {
+    // SAFETY: `klp_glue_debug` formats `args` with `%pA` before returning,
+    // while the reference is alive.
+    unsafe { glue::klp_glue_debug(&args as *const _ as *const c_void) }
+}
+
+/// Like [`debug`], through the call site that `func klp_try_switch_task`
+/// selects.
+pub(crate) fn debug_switch(args: fmt::Arguments<'_>) {
+    // SAFETY: as in `debug`.
+    unsafe { glue::klp_try_switch_task(&args as *const _ as *const c_void) }
+}
+
+/// `pr_debug` of the core, controlled by dynamic debug.
+macro_rules! klp_debug {
+    ($($arg:tt)*) => { $crate::sys::debug(format_args!($($arg)*)) };
+}
+pub(crate) use klp_debug;
+
+/// Proof that the caller holds `klp_mutex`.
+///
+/// Functions that touch the core's state under the mutex take a reference
+/// to it, so the compiler checks that the lock is held.
+pub(crate) struct KlpLock {
+    _private: (),
+}
+
+impl KlpLock {
+    /// Takes `klp_mutex`; it is released when the guard is dropped.
+    pub(crate) fn lock() -> KlpLock {
+        // SAFETY: `klp_mutex` is a statically initialised mutex that lives
+        // forever; we are in process context (every caller may sleep).
+        unsafe { bindings::mutex_lock(&raw mut glue::klp_mutex) };
+        KlpLock { _private: () }
+    }
+
+    /// A token for code that is serialised against the holders of
+    /// `klp_mutex` by other means; dropping it does not unlock anything.
+    ///
+    /// # Safety
+    /// The caller must explain why nothing it reads can change under it.
+    pub(crate) unsafe fn assume_held() -> core::mem::ManuallyDrop<KlpLock> {
+        core::mem::ManuallyDrop::new(KlpLock { _private: () })
+    }
+}
+
+impl Drop for KlpLock {
+    fn drop(&mut self) {
+        // SAFETY: a `KlpLock` exists only while the mutex is held.
+        unsafe { bindings::mutex_unlock(&raw mut glue::klp_mutex) };
+    }
+}
+
+/// Data that is only ever accessed with `klp_mutex` held.
+pub(crate) struct Locked<T>(UnsafeCell<T>);
+
+// SAFETY: all access goes through `get`, which requires the mutex.
+unsafe impl<T> Sync for Locked<T> {}
+
+impl<T> Locked<T> {
+    /// Wraps a value.
+    pub(crate) const fn new(v: T) -> Self {
+        Locked(UnsafeCell::new(v))
+    }
+
+    /// The value, borrowed for as long as the lock is.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) fn get<'a>(&'a self, _lock: &'a mut KlpLock) -> &'a mut T {
+        // SAFETY: the mutex is held and the `&mut KlpLock` borrow makes this
+        // the only access for its lifetime.
+        unsafe { &mut *self.0.get() }
+    }
+
+    /// Raw access for readers that do not take the mutex (the ftrace handler,
+    /// the scheduler hooks); they must follow the core's barrier rules.
+    pub(crate) fn as_ptr(&self) -> *mut T {
+        self.0.get()
+    }
+}
+
+/// The current task.
+#[inline(always)]
+pub(crate) fn current() -> *mut bindings::task_struct {
+    // SAFETY: always valid in task context.
+    unsafe { glue::klp_glue_current() }
+}
+
+/// `TIF_PATCH_PENDING` of `task`.
+#[inline(always)]
+pub(crate) fn patch_pending(task: *mut bindings::task_struct) -> bool {
+    // SAFETY: callers pass a task that is alive (current, or one pinned by
+    // the tasklist lock or the runqueue lock).
+    unsafe { glue::klp_glue_patch_pending(task) }
+}
+
+/// Sets or clears `TIF_PATCH_PENDING` of `task`.
+pub(crate) fn set_patch_pending(task: *mut bindings::task_struct, pending: bool) {
+    // SAFETY: as in `patch_pending`.
+    unsafe { glue::klp_glue_set_patch_pending(task, pending) }
+}
+
+/// Reads `task->patch_state`.
+#[inline(always)]
+pub(crate) fn patch_state(task: *mut bindings::task_struct) -> c_int {
+    // SAFETY: as in `patch_pending`; the field is read once, as the C core
+    // does with READ_ONCE semantics.
+    unsafe { core::ptr::read_volatile(&raw const (*task).patch_state) }
+}
+
+/// Writes `task->patch_state`.
+pub(crate) fn set_patch_state(task: *mut bindings::task_struct, state: c_int) {
+    // SAFETY: as in `patch_pending`.
+    unsafe { core::ptr::write_volatile(&raw mut (*task).patch_state, state) }
+}
+
+/// The NUL-terminated C string at `p`, or `None` for a null pointer.
+pub(crate) fn cstr<'a>(p: *const kernel::ffi::c_char) -> Option<&'a kernel::str::CStr> {
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: the livepatch structures hold NUL-terminated names that
+        // live as long as the module that defines them, which outlives
+        // every use the core makes of them.
+        Some(unsafe { kernel::str::CStr::from_char_ptr(p) })
+    }
+}
+
+/// Displays a possibly-null C string (`"(null)"` for a null pointer).
+pub(crate) struct Name(pub(crate) *const kernel::ffi::c_char);
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match cstr(self.0) {
+            Some(s) => match s.to_str() {
+                Ok(s) => f.write_str(s),
+                Err(_) => f.write_str("(invalid)"),
+            },
+            None => f.write_str("(null)"),
+        }
+    }
+}

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+//! `/sys/kernel/livepatch`, with the files and formats of the C core:
+//!
+//! ```text
+//! /sys/kernel/livepatch/<patch>/{enabled,transition,force,replace,stack_order}
+//! /sys/kernel/livepatch/<patch>/<object>/patched
+//! /sys/kernel/livepatch/<patch>/<object>/<function,sympos>/
+//! ```
+//!
+//! The kobjects are embedded in the livepatch structures; their release
+//! functions free what the core allocated (nops, dynamic objects) and let
+//! the freeing of a patch finish.
+
+use crate::list::container_of;
+use crate::objects::{self, Func, Object, Patch};
+use crate::registry;
+use crate::sys::KlpLock;
+use crate::transition;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::bindings;
+use kernel::error::{code::*, Result};
+use kernel::ffi::{c_char, c_int};
+
+/// A static C structure that holds pointers; it is never written after
+/// initialisation, so sharing it is fine.
+#[repr(transparent)]
+struct Static<T>(T);
+// SAFETY: the wrapped values are read-only after compile time.
+unsafe impl<T> Sync for Static<T> {}
+
+type Show = unsafe extern "C" fn(
+    *mut bindings::kobject,
+    *mut bindings::kobj_attribute,
+    *mut c_char,
+) -> isize;
+type Store = unsafe extern "C" fn(
+    *mut bindings::kobject,
+    *mut bindings::kobj_attribute,
+    *const c_char,
+    usize,
+) -> isize;
+
+const fn attr(
+    name: &'static kernel::str::CStr,
+    mode: u16,
+    show: Option<Show>,
+    store: Option<Store>,
+) -> bindings::kobj_attribute {
+    // SAFETY: all-zero is a valid `kobj_attribute` (null pointers, no
+    // callbacks).
+    let mut a: bindings::kobj_attribute = unsafe { core::mem::zeroed() };
+    a.attr.name = name.as_char_ptr();
+    a.attr.mode = mode as _;
+    a.show = show;
+    a.store = store;
+    a
+}
+
+/// Prints one integer and a newline into a sysfs buffer.
+fn emit_int(buf: *mut c_char, v: c_int) -> isize {
+    // SAFETY: `buf` is the page sysfs gave us; the format takes one int.
+    unsafe { bindings::sysfs_emit(buf, kernel::c_str!("%d\n").as_char_ptr(), v) as isize }
+}
+
+fn parse_bool(buf: *const c_char) -> Result<bool> {
+    let mut v = false;
+    // SAFETY: sysfs passes a NUL-terminated buffer.
+    let ret = unsafe { bindings::kstrtobool(buf, &mut v) };
+    kernel::error::to_result(ret).map(|()| v)
+}
+
+fn patch_of(kobj: *mut bindings::kobject) -> Patch {
+    container_of!(kobj, bindings::klp_patch, kobj)
+}
+
+fn store_result(res: Result, count: usize) -> isize {
+    match res {
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+unsafe extern "C" fn enabled_show(
+    kobj: *mut bindings::kobject,
+    _a: *mut bindings::kobj_attribute,
+    buf: *mut c_char,
+) -> isize {
+    // SAFETY: the file belongs to a patch's kobject, alive while open.
+    emit_int(buf, unsafe { (*patch_of(kobj)).enabled } as c_int)
+}
+
+unsafe extern "C" fn enabled_store(
+    kobj: *mut bindings::kobject,
+    _a: *mut bindings::kobj_attribute,
+    buf: *const c_char,
+    count: usize,
+) -> isize {
+    store_result(
+        parse_bool(buf).and_then(|v| registry::set_enabled(patch_of(kobj), v)),
+        count,
+    )
+}
+
+unsafe extern "C" fn transition_show(
+    kobj: *mut bindings::kobject,
+    _a: *mut bindings::kobj_attribute,
+    buf: *mut c_char,
+) -> isize {
+    emit_int(buf, (transition::patch() == Some(patch_of(kobj))) as c_int)
+}
+
+unsafe extern "C" fn force_store(
+    kobj: *mut bindings::kobject,
+    _a: *mut bindings::kobj_attribute,
+    buf: *const c_char,
+    count: usize,
+) -> isize {
+    let res = parse_bool(buf).and_then(|v| {
+        if v {
+            registry::force(patch_of(kobj))
+        } else {
+            Ok(())
+        }
+    });
+    store_result(res, count)
+}
+
+unsafe extern "C" fn replace_show(
+    kobj: *mut bindings::kobject,
+    _a: *mut bindings::kobj_attribute,
+    buf: *mut c_char,
+) -> isize {
+    // SAFETY: as in `enabled_show`.
+    emit_int(buf, unsafe { (*patch_of(kobj)).replace } as c_int)
+}
+
+unsafe extern "C" fn stack_order_show(
+    kobj: *mut bindings::kobject,
+    _a: *mut bindings::kobj_attribute,
+    buf: *mut c_char,
+) -> isize {
+    let this = patch_of(kobj);
+    let lock = KlpLock::lock();
+    let mut order = 0;
+    for p in registry::patches(&lock) {
+        order += 1;
+        if p == this {
+            break;
+        }
+    }
+    drop(lock);
+    emit_int(buf, order)
+}
+
+unsafe extern "C" fn patched_show(
+    kobj: *mut bindings::kobject,
+    _a: *mut bindings::kobj_attribute,
+    buf: *mut c_char,
+) -> isize {
+    let obj: Object = container_of!(kobj, bindings::klp_object, kobj);
+    // SAFETY: the file belongs to the object's kobject.
+    emit_int(buf, unsafe { (*obj).patched } as c_int)
+}
+
+static ENABLED: Static<bindings::kobj_attribute> = Static(attr(
+    c_str!("enabled"),
+    0o644,
+    Some(enabled_show),
+    Some(enabled_store),
+));
+static TRANSITION: Static<bindings::kobj_attribute> = Static(attr(
+    c_str!("transition"),
+    0o444,
+    Some(transition_show),
+    None,
+));
+static FORCE: Static<bindings::kobj_attribute> =
+    Static(attr(c_str!("force"), 0o200, None, Some(force_store)));
+static REPLACE: Static<bindings::kobj_attribute> =
+    Static(attr(c_str!("replace"), 0o444, Some(replace_show), None));
+static STACK_ORDER: Static<bindings::kobj_attribute> = Static(attr(
+    c_str!("stack_order"),
+    0o444,
+    Some(stack_order_show),
+    None,
+));
+static PATCHED: Static<bindings::kobj_attribute> =
+    Static(attr(c_str!("patched"), 0o444, Some(patched_show), None));
+
+macro_rules! attr_ptr {
+    ($a:ident) => {
+        &raw const $a.0.attr as *mut bindings::attribute
+    };
+}
+
+static PATCH_ATTRS: Static<[*mut bindings::attribute; 6]> = Static([
+    attr_ptr!(ENABLED),
+    attr_ptr!(TRANSITION),
+    attr_ptr!(FORCE),
+    attr_ptr!(REPLACE),
+    attr_ptr!(STACK_ORDER),
+    core::ptr::null_mut(),
+]);
+static OBJECT_ATTRS: Static<[*mut bindings::attribute; 2]> =
+    Static([attr_ptr!(PATCHED), core::ptr::null_mut()]);
+
+const fn group(attrs: *mut *mut bindings::attribute) -> bindings::attribute_group {
+    // SAFETY: all-zero is a valid, unnamed `attribute_group`.
+    let mut g: bindings::attribute_group = unsafe { core::mem::zeroed() };
+    g.attrs = attrs;
+    g
+}
+
+static PATCH_GROUP: Static<bindings::attribute_group> = Static(group(
+    &raw const PATCH_ATTRS.0 as *mut *mut bindings::attribute,
+));
+static OBJECT_GROUP: Static<bindings::attribute_group> = Static(group(
+    &raw const OBJECT_ATTRS.0 as *mut *mut bindings::attribute,
+));
+static PATCH_GROUPS: Static<[*const bindings::attribute_group; 2]> =
+    Static([&raw const PATCH_GROUP.0, core::ptr::null()]);
+static OBJECT_GROUPS: Static<[*const bindings::attribute_group; 2]> =
+    Static([&raw const OBJECT_GROUP.0, core::ptr::null()]);
+
+unsafe extern "C" fn release_patch(kobj: *mut bindings::kobject) {
+    // SAFETY: the last reference of a patch's kobject: let
+    // `free_patch_finish` go on.
+    unsafe { bindings::complete(&raw mut (*patch_of(kobj)).finish) };
+}
+
+unsafe extern "C" fn release_object(kobj: *mut bindings::kobject) {
+    let obj: Object = container_of!(kobj, bindings::klp_object, kobj);
+    // SAFETY: the last reference of the object's kobject.
+    if unsafe { (*obj).dynamic } {
+        objects::free_object_dynamic(obj);
+    }
+}
+
+unsafe extern "C" fn release_func(kobj: *mut bindings::kobject) {
+    let func: Func = container_of!(kobj, bindings::klp_func, kobj);
+    // SAFETY: the last reference of the function's kobject.
+    if unsafe { (*func).nop } {
+        objects::free_func_nop(func);
+    }
+}
+
+const fn ktype(
+    release: unsafe extern "C" fn(*mut bindings::kobject),
+    groups: *const *const bindings::attribute_group,
+) -> bindings::kobj_type {
+    // SAFETY: all-zero is a valid `kobj_type`.
+    let mut t: bindings::kobj_type = unsafe { core::mem::zeroed() };
+    t.release = Some(release);
+    t.sysfs_ops = &raw const bindings::kobj_sysfs_ops;
+    t.default_groups = groups as *mut _;
+    t
+}
+
+static PATCH_KTYPE: Static<bindings::kobj_type> = Static(ktype(
+    release_patch,
+    &raw const PATCH_GROUPS.0 as *const *const bindings::attribute_group,
+));
+static OBJECT_KTYPE: Static<bindings::kobj_type> = Static(ktype(
+    release_object,
+    &raw const OBJECT_GROUPS.0 as *const *const bindings::attribute_group,
+));
+static FUNC_KTYPE: Static<bindings::kobj_type> = Static(ktype(release_func, core::ptr::null()));
+
+/// The kobject type of patches.
+pub(crate) fn patch_ktype() -> *const bindings::kobj_type {
+    &PATCH_KTYPE.0
+}
+
+/// The kobject type of objects.
+pub(crate) fn object_ktype() -> *const bindings::kobj_type {
+    &OBJECT_KTYPE.0
+}
+
+/// The kobject type of functions.
+pub(crate) fn func_ktype() -> *const bindings::kobj_type {
+    &FUNC_KTYPE.0
+}
+
+static ROOT: AtomicPtr<bindings::kobject> = AtomicPtr::new(core::ptr::null_mut());
+
+/// `/sys/kernel/livepatch`, or null before [`init`].
+pub(crate) fn root() -> *mut bindings::kobject {
+    ROOT.load(Ordering::Acquire)
+}
+
+/// Creates `/sys/kernel/livepatch`.
+pub(crate) fn init() -> Result {
+    // SAFETY: `kernel_kobj` exists from early boot on.
+    let k = unsafe {
+        bindings::kobject_create_and_add(
+            kernel::c_str!("livepatch").as_char_ptr(),
+            bindings::kernel_kobj,
+        )
+    };
+    if k.is_null() {
+        return Err(ENOMEM);
+    }
+    ROOT.store(k, Ordering::Release);
+    Ok(())
+}
+
+use kernel::c_str;

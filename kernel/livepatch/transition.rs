@@ -1,0 +1,518 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+//! The consistency model: every task switches from the old to the new set
+//! of functions (or back) at a point where none of the affected functions is
+//! on its stack, one task at a time.
+//!
+//! A transition targets one patch and one direction.  Tasks switch when
+//! their stack is reliable and free of the affected functions, when they
+//! return to user space, in the idle loop, or in `cond_resched()`.  Tasks
+//! that do not switch get a fake signal (or a wake-up for kthreads) every
+//! [`SIGNALS_TIMEOUT`] retries; the administrator may force the rest.
+
+use crate::callbacks;
+use crate::ftrace;
+use crate::objects::{self, Func, Patch};
+use crate::registry;
+use crate::sys::{self, glue, klp_debug, KlpLock, Name};
+use core::sync::atomic::{fence, AtomicI32, AtomicPtr, AtomicU32, Ordering};
+use kernel::bindings;
+use kernel::error::code::*;
+use kernel::ffi::{c_char, c_int, c_void};
+use kernel::prelude::*;
+
+const IDLE: c_int = bindings::KLP_TRANSITION_IDLE;
+const UNPATCHED: c_int = bindings::KLP_TRANSITION_UNPATCHED as c_int;
+const PATCHED: c_int = bindings::KLP_TRANSITION_PATCHED as c_int;
+
+/// Retries between two rounds of fake signals.
+const SIGNALS_TIMEOUT: u32 = 15;
+
+/// The patch in transition, or null.  Written under `klp_mutex`.
+static TRANSITION_PATCH: AtomicPtr<bindings::klp_patch> = AtomicPtr::new(core::ptr::null_mut());
+/// The state tasks switch to: `KLP_TRANSITION_*`.  Written under
+/// `klp_mutex`, read locklessly by the scheduler hooks.
+static TARGET_STATE: AtomicI32 = AtomicI32::new(IDLE);
+/// Retries of the current transition.
+static SIGNALS_CNT: AtomicU32 = AtomicU32::new(0);
+
+/// The patch in transition, if any.
+pub(crate) fn patch() -> Option<Patch> {
+    let p = TRANSITION_PATCH.load(Ordering::Relaxed);
+    (!p.is_null()).then_some(p)
+}
+
+/// The target state of the running transition (`KLP_TRANSITION_*`).
+pub(crate) fn target() -> c_int {
+    TARGET_STATE.load(Ordering::Relaxed)
+}
+
+fn dir(state: c_int) -> &'static str {
+    if state == PATCHED {
+        "patching"
+    } else {
+        "unpatching"
+    }
+}
+
+unsafe extern "C" fn sync_fn(_work: *mut bindings::work_struct) {}
+
+/// Waits until no CPU can still be inside the ftrace handler or a scheduler
+/// hook with a view older than now, even where RCU is not watching.
+fn synchronize() {
+    // SAFETY: `sync_fn` does nothing; schedule_on_each_cpu() waits for it
+    // on every CPU.
+    unsafe { bindings::schedule_on_each_cpu(Some(sync_fn)) };
+}
+
+/// Where a task of [`for_each_task`] comes from.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A thread of a process.
+    Thread,
+    /// The idle task of a CPU, and whether that CPU is online.
+    Idle(c_int, bool),
+}
+
+/// Calls `f` on every thread, then on the idle task of every possible CPU.
+fn for_each_task<F: FnMut(*mut bindings::task_struct, Kind)>(mut f: F) {
+    unsafe extern "C" fn one<F: FnMut(*mut bindings::task_struct, Kind)>(
+        t: *mut bindings::task_struct,
+        data: *mut c_void,
+    ) -> bool {
+        // SAFETY: `data` is the closure below, alive for the walk.
+        unsafe { (*(data as *mut F))(t, Kind::Thread) };
+        true
+    }
+    unsafe extern "C" fn idle<F: FnMut(*mut bindings::task_struct, Kind)>(
+        t: *mut bindings::task_struct,
+        cpu: c_int,
+        online: bool,
+        data: *mut c_void,
+    ) -> bool {
+        // SAFETY: as above.
+        unsafe { (*(data as *mut F))(t, Kind::Idle(cpu, online)) };
+        true
+    }
+    let data = &raw mut f as *mut c_void;
+    // SAFETY: the glue calls back with live tasks under the tasklist lock
+    // (and CPU hotplug lock for the idle tasks); `data` outlives the walks.
+    unsafe {
+        glue::klp_glue_for_each_task(one::<F>, data);
+        glue::klp_glue_for_each_idle_task(idle::<F>, data);
+    }
+}
+
+/// Sets every function of the transition patch to `on` in transition.
+fn set_funcs_transition(patch: Patch, on: bool) {
+    // SAFETY: klp_mutex held by all callers.
+    for obj in unsafe { objects::objects(patch) } {
+        // SAFETY: as above.
+        for func in unsafe { objects::funcs(obj) } {
+            // SAFETY: the handler reads the flag concurrently.
+            unsafe { core::ptr::write_volatile(&raw mut (*func).transition, on) };
+        }
+    }
+}
+
+/// Prepares a transition of `patch` to `state`: every task starts in the
+/// opposite state; the functions are marked in transition.
+pub(crate) fn init(_lock: &mut KlpLock, patch: Patch, state: c_int) {
+    let initial = if state == PATCHED { UNPATCHED } else { PATCHED };
+    if target() != IDLE {
+        pr_err!("transition already initialised\n");
+    }
+    TRANSITION_PATCH.store(patch, Ordering::Relaxed);
+    TARGET_STATE.store(state, Ordering::Relaxed);
+    klp_debug!(
+        "'{}': initializing {} transition",
+        objects::patch_name(patch),
+        dir(state)
+    );
+    for_each_task(|t, _| sys::set_patch_state(t, initial));
+    // Tasks' patch_state before func->transition (the handler must not see
+    // a function in transition with an idle task), and the target before
+    // TIF_PATCH_PENDING (the hooks must not switch a task to IDLE).
+    fence(Ordering::Release);
+    set_funcs_transition(patch, true);
+}
+
+/// Lets the tasks switch: sets `TIF_PATCH_PENDING` on every task not in
+/// the target state and turns on the `cond_resched()` hook.
+pub(crate) fn start(_lock: &mut KlpLock) {
+    let Some(patch) = patch() else { return };
+    let state = target();
+    pr_notice!(
+        "'{}': starting {} transition\n",
+        objects::patch_name(patch),
+        dir(state)
+    );
+    for_each_task(|t, _| {
+        if sys::patch_state(t) != state {
+            sys::set_patch_pending(t, true);
+        }
+    });
+    // SAFETY: plain call of the glue.
+    unsafe { glue::klp_glue_cond_resched(true) };
+    SIGNALS_CNT.store(0, Ordering::Relaxed);
+}
+
+/// The reason a task could not switch.
+enum Busy {
+    Running,
+    Unreliable,
+    OnStack(*const c_char),
+}
+
+/// Whether `func`'s code (the version being left) is in `entries`.
+fn func_on_stack(lock: &KlpLock, func: Func, entries: &[kernel::ffi::c_ulong]) -> bool {
+    // SAFETY: klp_mutex is held by whoever started the check, or the task
+    // switch runs in a hook under which the transition cannot end (see
+    // `try_switch_task`); funcs stay valid.
+    let f = unsafe { &*func };
+    let (addr, size) = if target() == UNPATCHED {
+        (f.new_func as usize, f.new_size as usize)
+    } else {
+        match ftrace::previous(lock, func) {
+            // SAFETY: as above.
+            Some(prev) => unsafe { ((*prev).new_func as usize, (*prev).new_size as usize) },
+            None => (f.old_func as usize, f.old_size as usize),
+        }
+    };
+    entries
+        .iter()
+        .any(|&a| (a as usize) >= addr && (a as usize) < addr + size)
+}
+
+struct SwitchArg {
+    old_name: *const c_char,
+}
+
+/// Checks the stack of a task that cannot run meanwhile and switches it.
+unsafe extern "C" fn check_and_switch(task: *mut bindings::task_struct, arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the `SwitchArg` of `try_switch_task`.
+    let arg = unsafe { &mut *(arg as *mut SwitchArg) };
+    // SAFETY: the task is pinned by task_call_func() (or is current).
+    if unsafe { bindings::task_curr(task) } != 0 && task != sys::current() {
+        return -(EBUSY.to_errno().abs());
+    }
+    let mut nr: u32 = 0;
+    // SAFETY: preemption is disabled here (runqueue lock or the caller), so
+    // this CPU's buffer is ours.
+    let entries = unsafe { glue::klp_glue_stack_entries(&mut nr) };
+    // SAFETY: the buffer has `nr` entries; the task cannot run.
+    let ret = unsafe { bindings::stack_trace_save_tsk_reliable(task, entries, nr) };
+    if ret < 0 {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: stack_trace_save_tsk_reliable() filled `ret` entries.
+    let entries = unsafe { core::slice::from_raw_parts(entries, ret as usize) };
+    // The transition patch cannot change meanwhile: the switch runs with
+    // klp_mutex held, or (cond_resched hook) with TIF_PATCH_PENDING set,
+    // which the end of a transition waits for.
+    // SAFETY: see above.
+    let lock = unsafe { KlpLock::assume_held() };
+    let Some(patch) = patch() else { return 0 };
+    // SAFETY: see above.
+    for obj in unsafe { objects::objects(patch) } {
+        // SAFETY: as above.
+        if !unsafe { (*obj).patched } {
+            continue;
+        }
+        // SAFETY: as above.
+        for func in unsafe { objects::funcs(obj) } {
+            if func_on_stack(&lock, func, entries) {
+                // SAFETY: as above.
+                arg.old_name = unsafe { (*func).old_name };
+                return -(bindings::EADDRINUSE as c_int);
+            }
+        }
+    }
+    sys::set_patch_pending(task, false);
+    sys::set_patch_state(task, target());
+    0
+}
+
+/// Tries to switch one task to the target state.
+fn try_switch_task(task: *mut bindings::task_struct) -> bool {
+    if sys::patch_state(task) == target() {
+        return true;
+    }
+    let mut arg = SwitchArg {
+        old_name: core::ptr::null(),
+    };
+    let argp = &raw mut arg as *mut c_void;
+    let ret = if task == sys::current() {
+        // SAFETY: the current task cannot run elsewhere while it checks
+        // itself; preemption is disabled by the callers of this path.
+        unsafe { check_and_switch(task, argp) }
+    } else {
+        // SAFETY: task_call_func() pins the task and calls us under its
+        // runqueue lock.
+        unsafe { bindings::task_call_func(task, Some(check_and_switch), argp) }
+    };
+    if ret == 0 {
+        return true;
+    }
+    // SAFETY: the task is alive (tasklist lock or current).
+    let (comm, pid) = unsafe { (&(*task).comm, (*task).pid) };
+    let comm = Name(comm.as_ptr());
+    let busy = match ret {
+        r if r == EBUSY.to_errno() => Some(Busy::Running),
+        r if r == EINVAL.to_errno() => Some(Busy::Unreliable),
+        r if r == -(bindings::EADDRINUSE as c_int) => Some(Busy::OnStack(arg.old_name)),
+        _ => None,
+    };
+    match busy {
+        Some(Busy::Running) => sys::debug_switch(format_args!(
+            "klp_try_switch_task: {}:{} is running",
+            comm, pid
+        )),
+        Some(Busy::Unreliable) => sys::debug_switch(format_args!(
+            "klp_try_switch_task: {}:{} has an unreliable stack",
+            comm, pid
+        )),
+        Some(Busy::OnStack(name)) => sys::debug_switch(format_args!(
+            "klp_try_switch_task: {}:{} is sleeping on function {}",
+            comm,
+            pid,
+            Name(name)
+        )),
+        None => sys::debug_switch(format_args!(
+            "klp_try_switch_task: Unknown error code ({}) when trying to switch {}:{}",
+            ret, comm, pid
+        )),
+    }
+    false
+}
+
+/// The `cond_resched()` hook: lets a busy task switch itself.
+#[no_mangle]
+pub(crate) extern "C" fn __klp_sched_try_switch() {
+    let cur = sys::current();
+    if !sys::patch_pending(cur) {
+        return;
+    }
+    // SAFETY: paired below; keeps other switchers (which pin the task with
+    // task_call_func) from racing with us.
+    unsafe { glue::klp_glue_preempt_disable() };
+    if sys::patch_pending(cur) {
+        // TIF_PATCH_PENDING before the target state.
+        fence(Ordering::Acquire);
+        try_switch_task(cur);
+    }
+    // SAFETY: paired above.
+    unsafe { glue::klp_glue_preempt_enable() };
+}
+
+/// Switches a task that is current or cannot run (exit to user space, the
+/// idle loop, forcing).
+#[no_mangle]
+pub(crate) extern "C" fn klp_update_patch_state(task: *mut bindings::task_struct) {
+    // SAFETY: paired below; see klp_synchronize_transition in the C core.
+    unsafe { glue::klp_glue_preempt_disable() };
+    // The test-and-clear is a full barrier: TIF_PATCH_PENDING is read before
+    // the target state, and before a later func->transition read.
+    // SAFETY: the caller passes a live task.
+    if unsafe { glue::klp_glue_test_and_clear_patch_pending(task) } {
+        sys::set_patch_state(task, TARGET_STATE.load(Ordering::Relaxed));
+    }
+    // SAFETY: paired above.
+    unsafe { glue::klp_glue_preempt_enable() };
+}
+
+/// Brings a new task in line with its parent; called from fork.
+#[no_mangle]
+pub(crate) extern "C" fn klp_copy_process(child: *mut bindings::task_struct) {
+    let cur = sys::current();
+    sys::set_patch_pending(child, sys::patch_pending(cur));
+    sys::set_patch_state(child, sys::patch_state(cur));
+}
+
+fn send_signals() {
+    if SIGNALS_CNT.load(Ordering::Relaxed) == SIGNALS_TIMEOUT {
+        pr_notice!("signaling remaining tasks\n");
+    }
+    unsafe extern "C" fn one(t: *mut bindings::task_struct, _d: *mut c_void) -> bool {
+        if sys::patch_pending(t) {
+            // SAFETY: `t` is alive under the tasklist lock.
+            unsafe { glue::klp_glue_signal_task(t) };
+        }
+        true
+    }
+    // SAFETY: `one` takes no data.
+    unsafe { glue::klp_glue_for_each_task(one, core::ptr::null_mut()) };
+}
+
+/// Tries to switch every task; completes the transition when all did, or
+/// schedules a retry.
+pub(crate) fn try_complete(lock: &mut KlpLock) {
+    let mut complete = true;
+    for_each_task(|t, kind| match kind {
+        Kind::Thread | Kind::Idle(_, true) => {
+            if !try_switch_task(t) {
+                complete = false;
+                if let Kind::Idle(cpu, _) = kind {
+                    // An idle task switches in its loop: make it go round.
+                    // SAFETY: `cpu` is an online CPU.
+                    unsafe { bindings::wake_up_if_idle(cpu) };
+                }
+            }
+        }
+        Kind::Idle(_, false) => {
+            // An offline CPU's idle task runs nothing: switch it now.
+            if sys::patch_state(t) != target() {
+                sys::set_patch_pending(t, false);
+                sys::set_patch_state(t, target());
+            }
+        }
+    });
+    if !complete {
+        let cnt = SIGNALS_CNT.load(Ordering::Relaxed);
+        if cnt != 0 && cnt % SIGNALS_TIMEOUT == 0 {
+            send_signals();
+        }
+        SIGNALS_CNT.store(cnt + 1, Ordering::Relaxed);
+        // SAFETY: plain call of the glue; HZ is the kernel's tick rate.
+        unsafe {
+            glue::klp_glue_schedule_transition_work(bindings::round_jiffies_relative(
+                bindings::HZ as _,
+            ))
+        };
+        return;
+    }
+    // SAFETY: plain call of the glue.
+    unsafe { glue::klp_glue_cond_resched(false) };
+    let Some(patch) = patch() else { return };
+    complete_transition(lock);
+    // SAFETY: klp_mutex held.
+    if !unsafe { (*patch).enabled } {
+        registry::free_patch_async(lock, patch);
+    } else if unsafe { (*patch).replace } {
+        registry::free_replaced_patches_async(lock, patch);
+    }
+}
+
+/// The retry work of a transition.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn klp_rust_transition_work(_work: *mut bindings::work_struct) {
+    let mut lock = KlpLock::lock();
+    if patch().is_some() {
+        try_complete(&mut lock);
+    }
+}
+
+/// Ends the transition once every task is in the target state: cleans up
+/// what the direction leaves behind and runs the post callbacks.
+fn complete_transition(lock: &mut KlpLock) {
+    let Some(patch) = patch() else { return };
+    let state = target();
+    klp_debug!(
+        "'{}': completing {} transition",
+        objects::patch_name(patch),
+        dir(state)
+    );
+
+    // SAFETY: klp_mutex held.
+    if unsafe { (*patch).replace } && state == PATCHED {
+        registry::unpatch_replaced_patches(lock, patch);
+        registry::discard_nops(lock, patch);
+    }
+    if state == UNPATCHED {
+        // Everybody runs the old code: take the functions off the stacks,
+        // and make sure the handler no longer sees them before they stop
+        // being in transition.
+        ftrace::unpatch_objects(lock, patch, false);
+        synchronize();
+    }
+    set_funcs_transition(patch, false);
+    // The handler must not see an idle task with a function in transition.
+    if state == PATCHED {
+        synchronize();
+    }
+    for_each_task(|t, _| {
+        if sys::patch_pending(t) {
+            pr_err!("task still pending at the end of a transition\n");
+        }
+        sys::set_patch_state(t, IDLE);
+    });
+
+    // SAFETY: klp_mutex held.
+    for obj in unsafe { objects::objects(patch) } {
+        if !objects::is_loaded(obj) {
+            continue;
+        }
+        if state == PATCHED {
+            callbacks::post_patch(obj);
+        } else {
+            callbacks::post_unpatch(obj);
+        }
+    }
+
+    pr_notice!(
+        "'{}': {} complete\n",
+        objects::patch_name(patch),
+        dir(state)
+    );
+    TARGET_STATE.store(IDLE, Ordering::Relaxed);
+    TRANSITION_PATCH.store(core::ptr::null_mut(), Ordering::Relaxed);
+}
+
+/// Cancels a transition that was initialised but not started (an error
+/// while enabling).
+pub(crate) fn cancel(lock: &mut KlpLock) {
+    let Some(patch) = patch() else { return };
+    if target() != PATCHED {
+        pr_err!("cancelling a transition that is not patching\n");
+        return;
+    }
+    klp_debug!(
+        "'{}': canceling patching transition, going to unpatch",
+        objects::patch_name(patch)
+    );
+    TARGET_STATE.store(UNPATCHED, Ordering::Relaxed);
+    complete_transition(lock);
+}
+
+/// Reverses the running transition (`enabled` written while it runs).
+pub(crate) fn reverse(lock: &mut KlpLock) {
+    let Some(patch) = patch() else { return };
+    let state = target();
+    klp_debug!(
+        "'{}': reversing transition from {}",
+        objects::patch_name(patch),
+        if state == PATCHED {
+            "patching to unpatching"
+        } else {
+            "unpatching to patching"
+        }
+    );
+    // Stop the hooks from switching tasks while the direction changes.
+    for_each_task(|t, _| sys::set_patch_pending(t, false));
+    synchronize();
+    // SAFETY: klp_mutex held.
+    unsafe { (*patch).enabled = !(*patch).enabled };
+    let new = if state == PATCHED { UNPATCHED } else { PATCHED };
+    TARGET_STATE.store(new, Ordering::Relaxed);
+    // The target before the TIF_PATCH_PENDING writes of `start`.
+    fence(Ordering::Release);
+    start(lock);
+}
+
+/// Forces every task to the target state (`force` written to sysfs).
+pub(crate) fn force(lock: &mut KlpLock) {
+    let Some(patch) = patch() else { return };
+    pr_warn!("forcing remaining tasks to the patched state\n");
+    for_each_task(|t, _| klp_update_patch_state(t));
+    if target() == UNPATCHED {
+        // SAFETY: klp_mutex held.
+        unsafe { (*patch).forced = true };
+    } else if unsafe { (*patch).replace } {
+        for p in registry::patches(lock) {
+            if p != patch {
+                // SAFETY: as above.
+                unsafe { (*p).forced = true };
+            }
+        }
+    }
+}
