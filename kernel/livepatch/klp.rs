@@ -11,19 +11,20 @@
 //!
 //! The modules, one per concern:
 //!
-//! - [`registry`]: the list of patches, enabling and disabling, module
-//!   coming and going, freeing;
-//! - [`objects`]: checking and initialising patches, objects and functions,
-//!   symbol lookup, the nop functions of atomic replace;
-//! - [`ftrace`]: redirection of patched functions and the ftrace handler;
-//! - [`transition`]: the per-task consistency model;
-//! - [`sysfs`]: `/sys/kernel/livepatch`;
-//! - [`relocs`]: klp relocations;
-//! - [`callbacks`]: the legacy per-object callbacks;
-//! - [`state`]: livepatch states, their callbacks and compatibility;
-//! - [`shadow`]: shadow variables;
-//! - [`state_rules`], [`reloc_names`]: pure code shared with the host tests;
-//! - [`sys`], [`list`]: the thin layer over C.
+//! - [`registry`] keeps the list of patches, enables and disables them,
+//!   handles modules coming and going, and frees patches;
+//! - [`objects`] checks and initialises patches, objects and functions,
+//!   looks up symbols, and adds the nop functions of atomic replace;
+//! - [`ftrace`] redirects patched functions (the ftrace handler);
+//! - [`transition`] implements the per-task consistency model;
+//! - [`sysfs`] provides the files of `/sys/kernel/livepatch`;
+//! - [`relocs`] writes klp relocations;
+//! - [`callbacks`] runs the legacy per-object callbacks;
+//! - [`state`] handles livepatch states, their callbacks and compatibility;
+//! - [`shadow`] provides shadow variables;
+//! - [`state_rules`] and [`reloc_names`] are pure code shared with the host
+//!   tests;
+//! - [`sys`] and [`list`] are the thin layer over C.
 
 /// Prefix of the core's messages, as the C core's `pr_fmt`.
 const __LOG_PREFIX: &[u8] = b"livepatch\0";

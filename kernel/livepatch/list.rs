@@ -136,9 +136,9 @@ pub(crate) struct Iter {
 /// `head` must be an initialised list that the caller keeps stable (except
 /// for removing the entry last returned) while iterating.
 pub(crate) unsafe fn iter(head: *mut list_head) -> Iter {
-    // SAFETY: per the function's contract.
     Iter {
         head,
+        // SAFETY: per the function's contract.
         next: unsafe { (*head).next },
     }
 }

@@ -175,6 +175,7 @@ pub(crate) unsafe fn check_patch(patch: Patch) -> Result {
                 break;
             }
             let same = if is_module(obj) {
+                // SAFETY: `other` is an element of the same array.
                 is_module(other) && c_streq(o.name, unsafe { (*other).name })
             } else {
                 !is_module(other)
@@ -314,6 +315,10 @@ struct FindArg {
     pos: c_ulong,
 }
 
+/// kallsyms callback of [`find_symbol`] for vmlinux.
+///
+/// # Safety
+/// `data` must be the [`FindArg`] of the walk.
 unsafe extern "C" fn match_cb(data: *mut c_void, addr: c_ulong) -> c_int {
     // SAFETY: `data` is the `FindArg` of `find_symbol`.
     let a = unsafe { &mut *(data as *mut FindArg) };
@@ -324,6 +329,10 @@ unsafe extern "C" fn match_cb(data: *mut c_void, addr: c_ulong) -> c_int {
     ((a.pos != 0 && a.count == a.pos) || (a.pos == 0 && a.count > 1)) as c_int
 }
 
+/// kallsyms callback of [`find_symbol`] for a module.
+///
+/// # Safety
+/// As for [`match_cb`]; `name` is a NUL-terminated symbol name.
 unsafe extern "C" fn find_cb(data: *mut c_void, name: *const c_char, addr: c_ulong) -> c_int {
     // SAFETY: `data` is the `FindArg` of `find_symbol`.
     let wanted = unsafe { (*(data as *mut FindArg)).name };

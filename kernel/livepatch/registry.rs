@@ -254,10 +254,17 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: Patch) -> c_int {
 }
 
 fn obj_is_for(obj: Object, m: *mut bindings::module) -> bool {
+    if !objects::is_module(obj) {
+        return false;
+    }
     // SAFETY: objects of registered patches; the module is alive.
-    objects::is_module(obj)
-        && unsafe { kernel::str::CStr::from_char_ptr((*obj).name) }.as_bytes()
-            == unsafe { kernel::str::CStr::from_char_ptr((*m).name.as_ptr()) }.as_bytes()
+    let (a, b) = unsafe {
+        (
+            kernel::str::CStr::from_char_ptr((*obj).name),
+            kernel::str::CStr::from_char_ptr((*m).name.as_ptr()),
+        )
+    };
+    a.as_bytes() == b.as_bytes()
 }
 
 /// Reverts the objects of `m` in the patches before `limit` (all when

@@ -78,7 +78,6 @@ pub(crate) fn check_compatible(lock: &mut KlpLock, patch: Patch) -> Result {
             | StateError::DuplicateId(id) => id,
             StateError::ZeroId => 0,
         };
-        // SAFETY: registered patches are live; klp_mutex held.
         let legacy = Iterator::chain(descs(old), descs(patch))
             .filter(|s| s.id == id)
             .all(|s| s.is_legacy());

@@ -81,6 +81,10 @@ fn store_result(res: Result, count: usize) -> isize {
     }
 }
 
+/// Shows `enabled`.
+///
+/// # Safety
+/// Called by sysfs/kobject code with the kobject of a patch.
 unsafe extern "C" fn enabled_show(
     kobj: *mut bindings::kobject,
     _a: *mut bindings::kobj_attribute,
@@ -90,6 +94,10 @@ unsafe extern "C" fn enabled_show(
     emit_int(buf, unsafe { (*patch_of(kobj)).enabled } as c_int)
 }
 
+/// Handles a write of `enabled`: disable, or reverse the transition.
+///
+/// # Safety
+/// Called by sysfs/kobject code with the kobject of a patch.
 unsafe extern "C" fn enabled_store(
     kobj: *mut bindings::kobject,
     _a: *mut bindings::kobj_attribute,
@@ -102,6 +110,10 @@ unsafe extern "C" fn enabled_store(
     )
 }
 
+/// Shows `transition`.
+///
+/// # Safety
+/// Called by sysfs/kobject code with the kobject of a patch.
 unsafe extern "C" fn transition_show(
     kobj: *mut bindings::kobject,
     _a: *mut bindings::kobj_attribute,
@@ -110,6 +122,10 @@ unsafe extern "C" fn transition_show(
     emit_int(buf, (transition::patch() == Some(patch_of(kobj))) as c_int)
 }
 
+/// Handles a write of `force`.
+///
+/// # Safety
+/// Called by sysfs/kobject code with the kobject of a patch.
 unsafe extern "C" fn force_store(
     kobj: *mut bindings::kobject,
     _a: *mut bindings::kobj_attribute,
@@ -126,6 +142,10 @@ unsafe extern "C" fn force_store(
     store_result(res, count)
 }
 
+/// Shows `replace`.
+///
+/// # Safety
+/// Called by sysfs/kobject code with the kobject of a patch.
 unsafe extern "C" fn replace_show(
     kobj: *mut bindings::kobject,
     _a: *mut bindings::kobj_attribute,
@@ -135,6 +155,10 @@ unsafe extern "C" fn replace_show(
     emit_int(buf, unsafe { (*patch_of(kobj)).replace } as c_int)
 }
 
+/// Shows `stack_order`: the position among the registered patches.
+///
+/// # Safety
+/// Called by sysfs/kobject code with the kobject of a patch.
 unsafe extern "C" fn stack_order_show(
     kobj: *mut bindings::kobject,
     _a: *mut bindings::kobj_attribute,
@@ -153,6 +177,10 @@ unsafe extern "C" fn stack_order_show(
     emit_int(buf, order)
 }
 
+/// Shows `patched` of an object.
+///
+/// # Safety
+/// Called by sysfs/kobject code with the kobject of an object.
 unsafe extern "C" fn patched_show(
     kobj: *mut bindings::kobject,
     _a: *mut bindings::kobj_attribute,
@@ -223,12 +251,20 @@ static PATCH_GROUPS: Static<[*const bindings::attribute_group; 2]> =
 static OBJECT_GROUPS: Static<[*const bindings::attribute_group; 2]> =
     Static([&raw const OBJECT_GROUP.0, core::ptr::null()]);
 
+/// Release of a patch's kobject: lets the freeing finish.
+///
+/// # Safety
+/// Called by sysfs/kobject code with the kobject of a patch.
 unsafe extern "C" fn release_patch(kobj: *mut bindings::kobject) {
     // SAFETY: the last reference of a patch's kobject: let
     // `free_patch_finish` go on.
     unsafe { bindings::complete(&raw mut (*patch_of(kobj)).finish) };
 }
 
+/// Release of an object's kobject: frees a dynamic object.
+///
+/// # Safety
+/// Called by sysfs/kobject code with the kobject of an object.
 unsafe extern "C" fn release_object(kobj: *mut bindings::kobject) {
     let obj: Object = container_of!(kobj, bindings::klp_object, kobj);
     // SAFETY: the last reference of the object's kobject.
@@ -237,6 +273,10 @@ unsafe extern "C" fn release_object(kobj: *mut bindings::kobject) {
     }
 }
 
+/// Release of a function's kobject: frees a nop.
+///
+/// # Safety
+/// Called by sysfs/kobject code with the kobject of a function.
 unsafe extern "C" fn release_func(kobj: *mut bindings::kobject) {
     let func: Func = container_of!(kobj, bindings::klp_func, kobj);
     // SAFETY: the last reference of the function's kobject.

@@ -55,6 +55,10 @@ fn dir(state: c_int) -> &'static str {
     }
 }
 
+/// Does nothing: what counts is that it ran on every CPU.
+///
+/// # Safety
+/// Called by the workqueue.
 unsafe extern "C" fn sync_fn(_work: *mut bindings::work_struct) {}
 
 /// Waits until no CPU can still be inside the ftrace handler or a scheduler
@@ -76,6 +80,8 @@ enum Kind {
 
 /// Calls `f` on every thread, then on the idle task of every possible CPU.
 fn for_each_task<F: FnMut(*mut bindings::task_struct, Kind)>(mut f: F) {
+    /// # Safety
+    /// `data` must be the closure of the walk.
     unsafe extern "C" fn one<F: FnMut(*mut bindings::task_struct, Kind)>(
         t: *mut bindings::task_struct,
         data: *mut c_void,
@@ -84,6 +90,8 @@ fn for_each_task<F: FnMut(*mut bindings::task_struct, Kind)>(mut f: F) {
         unsafe { (*(data as *mut F))(t, Kind::Thread) };
         true
     }
+    /// # Safety
+    /// `data` must be the closure of the walk.
     unsafe extern "C" fn idle<F: FnMut(*mut bindings::task_struct, Kind)>(
         t: *mut bindings::task_struct,
         cpu: c_int,
@@ -171,17 +179,15 @@ fn func_on_stack(lock: &KlpLock, func: Func, entries: &[kernel::ffi::c_ulong]) -
     // `try_switch_task`); funcs stay valid.
     let f = unsafe { &*func };
     let (addr, size) = if target() == UNPATCHED {
-        (f.new_func as usize, f.new_size as usize)
+        (f.new_func as usize, f.new_size)
     } else {
         match ftrace::previous(lock, func) {
             // SAFETY: as above.
-            Some(prev) => unsafe { ((*prev).new_func as usize, (*prev).new_size as usize) },
-            None => (f.old_func as usize, f.old_size as usize),
+            Some(prev) => unsafe { ((*prev).new_func as usize, (*prev).new_size) },
+            None => (f.old_func as usize, f.old_size),
         }
     };
-    entries
-        .iter()
-        .any(|&a| (a as usize) >= addr && (a as usize) < addr + size)
+    entries.iter().any(|&a| a >= addr && a < addr + size)
 }
 
 struct SwitchArg {
@@ -189,6 +195,10 @@ struct SwitchArg {
 }
 
 /// Checks the stack of a task that cannot run meanwhile and switches it.
+///
+/// # Safety
+/// `task` must be current or pinned by `task_call_func()`; `arg` must be
+/// the [`SwitchArg`] of [`try_switch_task`].
 unsafe extern "C" fn check_and_switch(task: *mut bindings::task_struct, arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the `SwitchArg` of `try_switch_task`.
     let arg = unsafe { &mut *(arg as *mut SwitchArg) };
@@ -333,6 +343,8 @@ fn send_signals() {
     if SIGNALS_CNT.load(Ordering::Relaxed) == SIGNALS_TIMEOUT {
         pr_notice!("signaling remaining tasks\n");
     }
+    /// # Safety
+    /// Called by the glue with a live task.
     unsafe extern "C" fn one(t: *mut bindings::task_struct, _d: *mut c_void) -> bool {
         if sys::patch_pending(t) {
             // SAFETY: `t` is alive under the tasklist lock.
@@ -386,14 +398,19 @@ pub(crate) fn try_complete(lock: &mut KlpLock) {
     let Some(patch) = patch() else { return };
     complete_transition(lock);
     // SAFETY: klp_mutex held.
-    if !unsafe { (*patch).enabled } {
+    // SAFETY: klp_mutex held.
+    let (enabled, replace) = unsafe { ((*patch).enabled, (*patch).replace) };
+    if !enabled {
         registry::free_patch_async(lock, patch);
-    } else if unsafe { (*patch).replace } {
+    } else if replace {
         registry::free_replaced_patches_async(lock, patch);
     }
 }
 
 /// The retry work of a transition.
+///
+/// # Safety
+/// Called by the workqueue for the glue's delayed work.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn klp_rust_transition_work(_work: *mut bindings::work_struct) {
     let mut lock = KlpLock::lock();
@@ -507,6 +524,7 @@ pub(crate) fn force(lock: &mut KlpLock) {
     if target() == UNPATCHED {
         // SAFETY: klp_mutex held.
         unsafe { (*patch).forced = true };
+    // SAFETY: as above.
     } else if unsafe { (*patch).replace } {
         for p in registry::patches(lock) {
             if p != patch {
