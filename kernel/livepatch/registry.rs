@@ -143,6 +143,15 @@ fn enable(lock: &mut KlpLock, patch: Patch) -> Result {
     transition::init(lock, patch, PATCHED);
     // func->transition before the functions become visible on the stacks.
     fence(Ordering::Release);
+    if let Err(e) = state::pre_patch(lock, patch) {
+        pr_warn!("failed to enable patch '{}'\n", objects::patch_name(patch));
+        transition::cancel(lock);
+        return Err(e);
+    }
+    // SAFETY: klp_mutex held.
+    if unsafe { (*patch).replace } {
+        state::pre_unpatch_replaced(lock, patch);
+    }
     // SAFETY: klp_mutex held.
     for obj in unsafe { objects::objects(patch) } {
         if !objects::is_loaded(obj) {
@@ -183,6 +192,7 @@ pub(crate) fn disable(lock: &mut KlpLock, patch: Patch) -> Result {
         return Err(EBUSY);
     }
     transition::init(lock, patch, UNPATCHED);
+    state::pre_unpatch(lock, patch);
     // SAFETY: klp_mutex held.
     for obj in unsafe { objects::objects(patch) } {
         // SAFETY: as above.
@@ -396,6 +406,7 @@ pub(crate) fn set_enabled(patch: Patch, enabled: bool) -> Result {
         transition::reverse(&mut lock);
         Ok(())
     } else if !enabled {
+        state::check_disable(&mut lock, patch)?;
         disable(&mut lock, patch)
     } else {
         // A disabled patch cannot be enabled again.

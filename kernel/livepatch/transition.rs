@@ -434,6 +434,7 @@ fn complete_transition(lock: &mut KlpLock) {
     if unsafe { (*patch).replace } && state == PATCHED {
         registry::unpatch_replaced_patches(lock, patch);
         registry::discard_nops(lock, patch);
+        crate::state::post_unpatch_replaced(lock, patch);
     }
     if state == UNPATCHED {
         // Everybody runs the old code: take the functions off the stacks,
@@ -465,6 +466,7 @@ fn complete_transition(lock: &mut KlpLock) {
             callbacks::post_unpatch(obj);
         }
     }
+    crate::state::transition_complete(lock, patch, state);
 
     pr_notice!(
         "'{}': {} complete\n",
