@@ -8,5 +8,10 @@
 #[path = "../../../kernel/livepatch/state_rules.rs"]
 pub mod state_rules;
 
+#[path = "../../../kernel/livepatch/reloc_names.rs"]
+pub mod reloc_names;
+
+#[cfg(test)]
+mod reloc_tests;
 #[cfg(test)]
 mod tests;
