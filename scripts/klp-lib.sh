@@ -293,7 +293,7 @@ vm() {
 KLP_PASS=0 KLP_FAIL=0 KLP_SKIP=0
 
 # Selftest directories under tools/testing/selftests, in the order they run.
-KLP_SELFTESTS="livepatch livepatch-klp livepatch-states livepatch-rust"
+KLP_SELFTESTS="livepatch livepatch-klp livepatch-states livepatch-samples"
 
 # Count TAP lines ("ok", "not ok", "# SKIP") of one report file.
 count_tap() {
