@@ -38,6 +38,7 @@ pub mod reloc_names;
 mod relocs;
 mod shadow;
 mod state;
+pub mod state_plan;
 pub mod state_rules;
 mod sys;
 mod sysfs;

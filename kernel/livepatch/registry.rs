@@ -143,14 +143,10 @@ fn enable(lock: &mut KlpLock, patch: Patch) -> Result {
     transition::init(lock, patch, PATCHED);
     // func->transition before the functions become visible on the stacks.
     fence(Ordering::Release);
-    if let Err(e) = state::pre_patch(lock, patch) {
+    if let Err(e) = state::begin_enable(lock, patch) {
         pr_warn!("failed to enable patch '{}'\n", objects::patch_name(patch));
         transition::cancel(lock);
         return Err(e);
-    }
-    // SAFETY: klp_mutex held.
-    if unsafe { (*patch).replace } {
-        state::pre_unpatch_replaced(lock, patch);
     }
     // SAFETY: klp_mutex held.
     for obj in unsafe { objects::objects(patch) } {
@@ -192,7 +188,7 @@ pub(crate) fn disable(lock: &mut KlpLock, patch: Patch) -> Result {
         return Err(EBUSY);
     }
     transition::init(lock, patch, UNPATCHED);
-    state::pre_unpatch(lock, patch);
+    state::begin_disable(lock, patch);
     // SAFETY: klp_mutex held.
     for obj in unsafe { objects::objects(patch) } {
         // SAFETY: as above.

@@ -12,15 +12,18 @@
 //! carrying it undoes it, with its own callbacks ("safe downgrade").  See
 //! `Documentation/livepatch/system-state.rst` for the order of events.
 //!
-//! The compatibility rules are pure code in [`crate::state_rules`]; this
-//! module reads the C structures, runs the callbacks at the points the core
-//! calls it, frees the shadow variables of removed `is_shadow` states, and
-//! provides `klp_get_state()` and `klp_get_prev_state()`.
+//! The compatibility rules ([`crate::state_rules`]) and the plan of which
+//! callback runs when ([`crate::state_plan`]) are pure code shared with the
+//! host model; this module shows them the registered patches, runs the
+//! steps of the plan at the points the core calls it (callbacks, freeing
+//! the shadow variables of removed `is_shadow` states), and provides
+//! `klp_get_state()` and `klp_get_prev_state()`.
 
 use crate::objects::Patch;
 use crate::registry;
+use crate::state_plan::{self, Callback, PatchView, Progress, Step, Target};
 use crate::state_rules::{self, StateDesc, StateError};
-use crate::sys::KlpLock;
+use crate::sys::{KlpLock, Locked};
 use crate::transition;
 use kernel::bindings;
 use kernel::error::{code::*, Result};
@@ -164,194 +167,142 @@ pub(crate) extern "C" fn klp_get_prev_state(id: c_ulong) -> State {
     last
 }
 
-/// Whether a registered patch other than `patch` (and, with `skip`, other
-/// than the patches `skip` accepts) carries the state `id`.
-fn carried_elsewhere(lock: &KlpLock, patch: Patch, id: c_ulong) -> bool {
-    registry::patches(lock)
+/// The registered patches, as the state plan sees them.
+struct Registered<'a>(&'a KlpLock);
+
+impl PatchView for Registered<'_> {
+    type P = Patch;
+
+    fn patches(&self) -> impl Iterator<Item = Patch> {
+        registry::patches(self.0)
+    }
+
+    fn states(&self, p: Patch) -> impl Iterator<Item = StateDesc> + Clone {
+        descs(p)
+    }
+
+    fn replace(&self, p: Patch) -> bool {
         // SAFETY: registered patches are live; klp_mutex held.
-        .any(|p| p != patch && !unsafe { klp_get_state(p, id) }.is_null())
+        unsafe { (*p).replace }
+    }
 }
+
+/// Where the plan of the running transition stands; changed under
+/// klp_mutex.
+static PROGRESS: Locked<Progress> = Locked::new(Progress::IDLE);
 
 fn name(patch: Patch) -> crate::sys::Name {
     crate::objects::patch_name(patch)
 }
 
-/// Runs one of the state's void callbacks.
-fn call(
-    patch: Patch,
-    s: State,
-    pick: impl Fn(&bindings::klp_state_callbacks) -> Option<unsafe extern "C" fn(Patch, State)>,
-) {
-    // SAFETY: the state belongs to `patch`, whose module is alive.
-    if let Some(f) = pick(unsafe { &(*s).callbacks }) {
-        // SAFETY: a callback of the livepatch, called with its own patch and
-        // state, under klp_mutex as documented.
-        unsafe { f(patch, s) };
+/// Runs one step of the plan: a callback of a state, or the freeing of its
+/// shadow variables.  Only `pre_patch` can fail.
+fn run(step: Step<Patch>) -> Result {
+    // SAFETY: the plan names registered patches, whose modules are alive,
+    // and states they carry; klp_mutex held.
+    let s = unsafe { klp_get_state(step.patch, step.state as c_ulong) };
+    if s.is_null() {
+        return Ok(());
     }
-}
-
-/// Frees the shadow variables of a removed `is_shadow` state.
-fn free_shadow(s: State) {
-    // SAFETY: as in `call`.
-    let st = unsafe { &*s };
-    if st.is_shadow {
-        crate::shadow::free_all(st.id, st.callbacks.shadow_dtor);
-    }
-}
-
-/// Whether the replaced patches already ran `pre_unpatch` for the states
-/// that the patch in transition removes.  Changed under klp_mutex.
-static REPLACED_PRE_UNPATCH: core::sync::atomic::AtomicBool =
-    core::sync::atomic::AtomicBool::new(false);
-
-/// Step 2 of enabling `patch`: `pre_patch` of every state it introduces, in
-/// array order.  On an error, the states before the failing one are undone
-/// (their `post_unpatch`, in reverse order, when the cancelled transition
-/// completes) and the error is returned.
-pub(crate) fn pre_patch(lock: &mut KlpLock, patch: Patch) -> Result {
-    // SAFETY: `patch` is set up; klp_mutex held.
-    for s in unsafe { states(patch) } {
-        // SAFETY: as above.
-        let st = unsafe { &mut *s };
-        if !carried_elsewhere(lock, patch, st.id) {
-            if let Some(f) = st.callbacks.pre_patch {
-                // SAFETY: as in `call`.
-                let ret = unsafe { f(patch, s) };
+    // SAFETY: as above.
+    let st = unsafe { &mut *s };
+    let cb = st.callbacks;
+    // SAFETY (of the calls below): a callback of the livepatch, called with
+    // its own patch and state, under klp_mutex as documented.
+    match step.callback {
+        Callback::PrePatch => {
+            if let Some(f) = cb.pre_patch {
+                // SAFETY: see above.
+                let ret = unsafe { f(step.patch, s) };
                 if ret != 0 {
                     pr_err!(
                         "'{}': pre_patch of state {} failed ({})\n",
-                        name(patch),
-                        st.id,
+                        name(step.patch),
+                        step.state,
                         ret
                     );
                     return Err(kernel::error::Error::from_errno(ret));
                 }
             }
+            st.callbacks.pre_patch_succeeded = true;
         }
-        // From here on this patch may undo the state when it goes away.
-        st.callbacks.pre_patch_succeeded = true;
+        Callback::PostPatch => {
+            if let Some(f) = cb.post_patch {
+                // SAFETY: see above.
+                unsafe { f(step.patch, s) };
+            }
+        }
+        Callback::PreUnpatch => {
+            if let Some(f) = cb.pre_unpatch {
+                // SAFETY: see above.
+                unsafe { f(step.patch, s) };
+            }
+        }
+        Callback::PostUnpatch => {
+            if let Some(f) = cb.post_unpatch {
+                // SAFETY: see above.
+                unsafe { f(step.patch, s) };
+            }
+            st.callbacks.pre_patch_succeeded = false;
+        }
+        Callback::FreeShadow => {
+            crate::shadow::free_all(st.id, cb.shadow_dtor);
+        }
     }
     Ok(())
 }
 
-/// The states that an atomic replace by `patch` removes, each with the
-/// replaced patch that undoes it: the most recently enabled one carrying it.
-fn for_each_removed_by_replace(lock: &KlpLock, patch: Patch, mut f: impl FnMut(Patch, State)) {
-    for old in registry::patches(lock) {
-        if old == patch {
-            break;
-        }
-        // SAFETY: registered patches are live; klp_mutex held.
-        for s in unsafe { states(old) } {
-            // SAFETY: as above.
-            let id = unsafe { (*s).id };
-            // SAFETY: as above.
-            if !unsafe { klp_get_state(patch, id) }.is_null() {
-                continue;
-            }
-            // Only the last replaced patch carrying the state runs it.
-            let later = registry::patches(lock)
-                .skip_while(|&p| p != old)
-                .skip(1)
-                .take_while(|&p| p != patch)
-                // SAFETY: as above.
-                .any(|p| !unsafe { klp_get_state(p, id) }.is_null());
-            if !later {
-                f(old, s);
-            }
-        }
-    }
-}
-
-/// Step 3 of an atomic replace: the replaced patches start undoing the
-/// states that `patch` does not carry.
-pub(crate) fn pre_unpatch_replaced(lock: &mut KlpLock, patch: Patch) {
-    for_each_removed_by_replace(lock, patch, |old, s| call(old, s, |c| c.pre_unpatch));
-    REPLACED_PRE_UNPATCH.store(true, core::sync::atomic::Ordering::Relaxed);
-}
-
-/// Step 5 of an atomic replace, once the replaced patches are unpatched:
-/// they finish undoing the removed states, whose shadow variables go.
-pub(crate) fn post_unpatch_replaced(lock: &mut KlpLock, patch: Patch) {
-    for_each_removed_by_replace(lock, patch, |old, s| {
-        // SAFETY: as in `call`.
-        if unsafe { (*s).callbacks.pre_patch_succeeded } {
-            call(old, s, |c| c.post_unpatch);
-            free_shadow(s);
-            // SAFETY: as above.
-            unsafe { (*s).callbacks.pre_patch_succeeded = false };
-        }
-    });
-    REPLACED_PRE_UNPATCH.store(false, core::sync::atomic::Ordering::Relaxed);
+/// Steps 2 and 3 of enabling `patch` (registered, in transition): the
+/// `pre_patch` of every state it introduces and, for an atomic replace, the
+/// replaced patches' `pre_unpatch` of the states it removes.  On an error,
+/// nothing more runs; the cancelled transition's completion undoes the
+/// states whose `pre_patch` succeeded.
+pub(crate) fn begin_enable(lock: &mut KlpLock, patch: Patch) -> Result {
+    let (progress, res) = Progress::enable(&Registered(lock), patch, run);
+    *PROGRESS.get(lock) = progress;
+    res
 }
 
 /// Disabling `patch` begins: it starts undoing the states it removes.
-pub(crate) fn pre_unpatch(lock: &mut KlpLock, patch: Patch) {
-    // SAFETY: `patch` is registered; klp_mutex held.
-    for s in unsafe { states(patch) } {
-        // SAFETY: as above.
-        if !carried_elsewhere(lock, patch, unsafe { (*s).id }) {
-            call(patch, s, |c| c.pre_unpatch);
-        }
-    }
+pub(crate) fn begin_disable(lock: &mut KlpLock, patch: Patch) {
+    let progress = Progress::disable(&Registered(lock), patch, |step| {
+        let _ = run(step);
+    });
+    *PROGRESS.get(lock) = progress;
 }
 
-/// The transition of `patch` to `target` is complete (every task switched):
-/// finish introducing or removing its states.
+/// An atomic replace by `patch` completed and the replaced patches are
+/// unpatched: they finish undoing the states it removes, whose shadow
+/// variables go.
+pub(crate) fn replaced_unpatched(lock: &mut KlpLock, patch: Patch) {
+    let progress = *PROGRESS.get(lock);
+    progress.complete_replaced(&Registered(lock), patch, Target::Patched, |step| {
+        let _ = run(step);
+    });
+}
+
+/// The transition of `patch` to `target` is complete (every task switched,
+/// or an enable was cancelled): finish introducing or removing its states,
+/// or undo what a reversed transition began.
 pub(crate) fn transition_complete(lock: &mut KlpLock, patch: Patch, target: c_int) {
-    if target == bindings::KLP_TRANSITION_PATCHED as c_int {
-        // Introduced by an enable, or kept by a reversed disable (undoing
-        // its pre_unpatch).
-        // SAFETY: `patch` is registered; klp_mutex held.
-        for s in unsafe { states(patch) } {
-            // SAFETY: as above.
-            if !carried_elsewhere(lock, patch, unsafe { (*s).id }) {
-                call(patch, s, |c| c.post_patch);
-            }
-        }
-        return;
-    }
-    // Unpatched: a disable, or an enable that was reversed or cancelled.
-    // SAFETY: as above.
-    if unsafe { (*patch).replace }
-        && REPLACED_PRE_UNPATCH.load(core::sync::atomic::Ordering::Relaxed)
-    {
-        // The replaced patches stay: they undo their pre_unpatch.
-        for_each_removed_by_replace(lock, patch, |old, s| call(old, s, |c| c.post_patch));
-        REPLACED_PRE_UNPATCH.store(false, core::sync::atomic::Ordering::Relaxed);
-    }
-    // SAFETY: as above.
-    let all: &mut [bindings::klp_state] = unsafe {
-        let first = (*patch).states;
-        let n = states(patch).count();
-        if n == 0 {
-            &mut []
-        } else {
-            core::slice::from_raw_parts_mut(first, n)
-        }
+    let progress = core::mem::replace(PROGRESS.get(lock), Progress::IDLE);
+    let view = Registered(lock);
+    let mut go = |step| {
+        let _ = run(step);
     };
-    // In reverse order, so that a failed enable undoes its states as a stack.
-    for st in all.iter_mut().rev() {
-        if !st.callbacks.pre_patch_succeeded || carried_elsewhere(lock, patch, st.id) {
-            st.callbacks.pre_patch_succeeded = false;
-            continue;
-        }
-        call(patch, st, |c| c.post_unpatch);
-        free_shadow(st);
-        st.callbacks.pre_patch_succeeded = false;
+    if target == bindings::KLP_TRANSITION_PATCHED as c_int {
+        progress.complete_own(&view, patch, Target::Patched, go);
+    } else {
+        // The replaced patches stay: they undo their pre_unpatch.
+        progress.complete_replaced(&view, patch, Target::Unpatched, &mut go);
+        progress.complete_own(&view, patch, Target::Unpatched, go);
     }
 }
 
 /// Whether `patch` may be disabled: no state of it blocks disabling.
-pub(crate) fn check_disable(_lock: &mut KlpLock, patch: Patch) -> Result {
-    // SAFETY: `patch` is registered; klp_mutex held.
-    if let Some(s) = unsafe { states(patch) }.find(|&s| unsafe { (*s).block_disable }) {
-        pr_err!(
-            "'{}': disabling is blocked by state {}\n",
-            name(patch),
-            // SAFETY: as above.
-            unsafe { (*s).id }
-        );
+pub(crate) fn check_disable(lock: &mut KlpLock, patch: Patch) -> Result {
+    if let Some(id) = state_plan::disable_blocked(&Registered(lock), patch) {
+        pr_err!("'{}': disabling is blocked by state {}\n", name(patch), id);
         return Err(EINVAL);
     }
     Ok(())

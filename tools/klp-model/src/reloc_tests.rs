@@ -6,8 +6,14 @@ use crate::reloc_names::*;
 
 #[test]
 fn section_names() {
-    assert_eq!(section_object(b".klp.rela.vmlinux..text.foo"), Some(&b"vmlinux"[..]));
-    assert_eq!(section_object(b".klp.rela.mod_a..text"), Some(&b"mod_a"[..]));
+    assert_eq!(
+        section_object(b".klp.rela.vmlinux..text.foo"),
+        Some(&b"vmlinux"[..])
+    );
+    assert_eq!(
+        section_object(b".klp.rela.mod_a..text"),
+        Some(&b"mod_a"[..])
+    );
     // No object: the name is refused.
     assert_eq!(section_object(b".klp.rela..text"), None);
     assert_eq!(section_object(b".rela.text"), None);
@@ -29,7 +35,10 @@ fn symbol_names() {
         })
     );
     let s = parse_sym(b".klp.sym.mod.func.cold,2").unwrap();
-    assert_eq!((s.objname, s.name, s.sympos), (&b"mod"[..], &b"func.cold"[..], 2));
+    assert_eq!(
+        (s.objname, s.name, s.sympos),
+        (&b"mod"[..], &b"func.cold"[..], 2)
+    );
     // Blanks and a sign before the position, as the C parser accepts.
     assert_eq!(parse_sym(b".klp.sym.m.f, +3").unwrap().sympos, 3);
     // Missing parts.

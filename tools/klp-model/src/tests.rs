@@ -24,7 +24,10 @@ fn legacy(id: StateId, version: u32) -> StateDesc {
 fn own_ids_must_be_nonzero_and_unique() {
     assert_eq!(check_own([st(1), st(2)].into_iter()), Ok(()));
     assert_eq!(check_own([].into_iter()), Ok(()));
-    assert_eq!(check_own([st(1), st(0)].into_iter()), Err(StateError::ZeroId));
+    assert_eq!(
+        check_own([st(1), st(0)].into_iter()),
+        Err(StateError::ZeroId)
+    );
     assert_eq!(
         check_own([st(1), st(2), st(1)].into_iter()),
         Err(StateError::DuplicateId(1))
@@ -43,7 +46,10 @@ fn version_must_not_go_down() {
             new: 1
         })
     );
-    assert_eq!(check_against(old.into_iter(), true, new.into_iter()), Ok(()));
+    assert_eq!(
+        check_against(old.into_iter(), true, new.into_iter()),
+        Ok(())
+    );
 }
 
 #[test]
@@ -58,7 +64,8 @@ fn replace_may_drop_only_undoable_states() {
         ..st(4)
     };
     let none = [st(9)];
-    let check = |old: StateDesc, replace| check_against(none.into_iter(), replace, [old].into_iter());
+    let check =
+        |old: StateDesc, replace| check_against(none.into_iter(), replace, [old].into_iter());
     assert_eq!(check(st(1), true), Ok(()));
     assert_eq!(check(shadow, true), Ok(()));
     assert_eq!(check(blocking, true), Err(StateError::DropsBlocking(3)));
@@ -68,5 +75,8 @@ fn replace_may_drop_only_undoable_states() {
     assert_eq!(check(legacy(5, 1), false), Ok(()));
     // Carrying the state with block_disable cleared lifts the block.
     let lifted = [st(3)];
-    assert_eq!(check_against(lifted.into_iter(), true, [blocking].into_iter()), Ok(()));
+    assert_eq!(
+        check_against(lifted.into_iter(), true, [blocking].into_iter()),
+        Ok(())
+    );
 }
