@@ -145,7 +145,7 @@ void klp_glue_rcu_read_unlock(void)
 }
 
 /* Calls fn on every thread, under the tasklist lock; stops when fn is false. */
-void klp_glue_for_each_task(bool (*fn)(struct task_struct *, void *), void *data)
+void klp_glue_walk_tasks(klp_glue_task_fn_t fn, void *data)
 {
 	struct task_struct *g, *task;
 
@@ -158,8 +158,7 @@ out:
 }
 
 /* Calls fn on the idle task of every possible CPU, with CPU hotplug held. */
-void klp_glue_for_each_idle_task(bool (*fn)(struct task_struct *, int, bool, void *),
-				 void *data)
+void klp_glue_walk_idle_tasks(klp_glue_idle_fn_t fn, void *data)
 {
 	unsigned int cpu;
 
@@ -217,9 +216,9 @@ void klp_glue_shadow_unlock(unsigned long flags)
 
 /* --- dynamic debug --------------------------------------------------------- */
 
-void klp_glue_debug(const void *args)
+void klp_glue_debug(const char *msg)
 {
-	pr_debug("%pA\n", args);
+	pr_debug("%s\n", msg);
 }
 
 /*
@@ -227,9 +226,9 @@ void klp_glue_debug(const void *args)
  * the C core's function, so that "func klp_try_switch_task -p" (as the
  * selftests write) silences them here too.
  */
-void klp_try_switch_task(const void *args)
+void klp_try_switch_task(const char *msg)
 {
-	pr_debug("%pA\n", args);
+	pr_debug("%s\n", msg);
 }
 
 static int __init klp_glue_init(void)

@@ -28,9 +28,11 @@ void klp_glue_preempt_enable(void);
 unsigned long *klp_glue_stack_entries(unsigned int *nr);
 void klp_glue_rcu_read_lock(void);
 void klp_glue_rcu_read_unlock(void);
-void klp_glue_for_each_task(bool (*fn)(struct task_struct *, void *), void *data);
-void klp_glue_for_each_idle_task(bool (*fn)(struct task_struct *, int, bool, void *),
+typedef bool (*klp_glue_task_fn_t)(struct task_struct *task, void *data);
+typedef bool (*klp_glue_idle_fn_t)(struct task_struct *task, int cpu, bool online,
 				 void *data);
+void klp_glue_walk_tasks(klp_glue_task_fn_t fn, void *data);
+void klp_glue_walk_idle_tasks(klp_glue_idle_fn_t fn, void *data);
 void klp_glue_signal_task(struct task_struct *task);
 void klp_glue_schedule_transition_work(unsigned long delay);
 void klp_glue_init_work(struct work_struct *work, work_func_t fn);
@@ -38,7 +40,7 @@ void klp_glue_init_completion(struct completion *done);
 bool klp_glue_schedule_work(struct work_struct *work);
 unsigned long klp_glue_shadow_lock(void);
 void klp_glue_shadow_unlock(unsigned long flags);
-void klp_glue_debug(const void *args);
-void klp_try_switch_task(const void *args);
+void klp_glue_debug(const char *msg);
+void klp_try_switch_task(const char *msg);
 
 #endif /* _LIVEPATCH_KLP_GLUE_H */

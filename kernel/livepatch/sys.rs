@@ -8,7 +8,7 @@
 use core::cell::UnsafeCell;
 use core::fmt;
 use kernel::bindings;
-use kernel::ffi::{c_int, c_ulong, c_void};
+use kernel::ffi::{c_char, c_int, c_ulong, c_void};
 
 /// Signatures of the functions in `kernel/livepatch/klp_glue.c`.
 pub(crate) mod glue {
@@ -33,11 +33,11 @@ pub(crate) mod glue {
         pub(crate) fn klp_glue_stack_entries(nr: *mut u32) -> *mut c_ulong;
         pub(crate) fn klp_glue_rcu_read_lock();
         pub(crate) fn klp_glue_rcu_read_unlock();
-        pub(crate) fn klp_glue_for_each_task(
+        pub(crate) fn klp_glue_walk_tasks(
             f: unsafe extern "C" fn(*mut bindings::task_struct, *mut c_void) -> bool,
             data: *mut c_void,
         );
-        pub(crate) fn klp_glue_for_each_idle_task(
+        pub(crate) fn klp_glue_walk_idle_tasks(
             f: unsafe extern "C" fn(*mut bindings::task_struct, c_int, bool, *mut c_void) -> bool,
             data: *mut c_void,
         );
@@ -51,24 +51,59 @@ pub(crate) mod glue {
         pub(crate) fn klp_glue_schedule_work(work: *mut bindings::work_struct) -> bool;
         pub(crate) fn klp_glue_shadow_lock() -> c_ulong;
         pub(crate) fn klp_glue_shadow_unlock(flags: c_ulong);
-        pub(crate) fn klp_glue_debug(args: *const c_void);
-        pub(crate) fn klp_try_switch_task(args: *const c_void);
+        pub(crate) fn klp_glue_debug(msg: *const c_char);
+        pub(crate) fn klp_try_switch_task(msg: *const c_char);
+    }
+}
+
+/// A message formatted into a fixed buffer (longer ones are cut), always
+/// NUL-terminated.
+struct MsgBuf {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl MsgBuf {
+    fn format(args: fmt::Arguments<'_>) -> MsgBuf {
+        let mut m = MsgBuf {
+            buf: [0; 256],
+            len: 0,
+        };
+        // A full buffer is not an error: the message is cut.
+        let _ = fmt::Write::write_fmt(&mut m, args);
+        m
+    }
+
+    fn as_ptr(&self) -> *const c_char {
+        self.buf.as_ptr()
+    }
+}
+
+impl fmt::Write for MsgBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Keep the last byte for the terminating NUL.
+        let room = self.buf.len() - 1 - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
     }
 }
 
 /// Prints a debug message through the dynamic-debug site of the glue:
 /// `file kernel/livepatch/* +p` turns it on, as for the C core.
 pub(crate) fn debug(args: fmt::Arguments<'_>) {
-    // SAFETY: `klp_glue_debug` formats `args` with `%pA` before returning,
-    // while the reference is alive.
-    unsafe { glue::klp_glue_debug(&args as *const _ as *const c_void) }
+    let m = MsgBuf::format(args);
+    // SAFETY: `m` holds a NUL-terminated string that outlives the call.
+    unsafe { glue::klp_glue_debug(m.as_ptr()) }
 }
 
 /// Like [`debug`], through the call site that `func klp_try_switch_task`
 /// selects.
 pub(crate) fn debug_switch(args: fmt::Arguments<'_>) {
+    let m = MsgBuf::format(args);
     // SAFETY: as in `debug`.
-    unsafe { glue::klp_try_switch_task(&args as *const _ as *const c_void) }
+    unsafe { glue::klp_try_switch_task(m.as_ptr()) }
 }
 
 /// `pr_debug` of the core, controlled by dynamic debug.

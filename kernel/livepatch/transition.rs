@@ -106,8 +106,8 @@ fn for_each_task<F: FnMut(*mut bindings::task_struct, Kind)>(mut f: F) {
     // SAFETY: the glue calls back with live tasks under the tasklist lock
     // (and CPU hotplug lock for the idle tasks); `data` outlives the walks.
     unsafe {
-        glue::klp_glue_for_each_task(one::<F>, data);
-        glue::klp_glue_for_each_idle_task(idle::<F>, data);
+        glue::klp_glue_walk_tasks(one::<F>, data);
+        glue::klp_glue_walk_idle_tasks(idle::<F>, data);
     }
 }
 
@@ -353,7 +353,7 @@ fn send_signals() {
         true
     }
     // SAFETY: `one` takes no data.
-    unsafe { glue::klp_glue_for_each_task(one, core::ptr::null_mut()) };
+    unsafe { glue::klp_glue_walk_tasks(one, core::ptr::null_mut()) };
 }
 
 /// Tries to switch every task; completes the transition when all did, or
@@ -434,7 +434,7 @@ fn complete_transition(lock: &mut KlpLock) {
     if unsafe { (*patch).replace } && state == PATCHED {
         registry::unpatch_replaced_patches(lock, patch);
         registry::discard_nops(lock, patch);
-        crate::state::post_unpatch_replaced(lock, patch);
+        crate::state::replaced_unpatched(lock, patch);
     }
     if state == UNPATCHED {
         // Everybody runs the old code: take the functions off the stacks,
