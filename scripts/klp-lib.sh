@@ -8,6 +8,8 @@ KLP_PACKAGES=(
 	# kernel build, LLVM=1 with Rust
 	make flex bison bc cpio kmod xz-utils libelf-dev libssl-dev dwarves
 	python3 perl libc6-dev git rsync ca-certificates
+	# make htmldocs (scripts/klp check)
+	python3-sphinx
 	clang lld llvm
 	rustc rust-src rustfmt rust-clippy cargo bindgen
 	# guest: QEMU, virtme-ng and what its init needs
@@ -182,9 +184,12 @@ build_dir() { echo "$KLP_CACHE/build/$(basename "$KLP_SRC")-$KLP_FLAVOR"; }
 flavor_fragments() {
 	local frags=("$KLP_TOP/kernel/configs/klp.config")
 	case "$KLP_FLAVOR" in
-	rust) frags+=("$KLP_TOP/kernel/configs/klp-rust.config") ;;
-	c) frags+=("$KLP_TOP/kernel/configs/klp-c.config") ;;
-	*) die "unknown flavor '$KLP_FLAVOR' (rust, c)" ;;
+	rust|rust-debug) frags+=("$KLP_TOP/kernel/configs/klp-rust.config") ;;
+	c|c-debug) frags+=("$KLP_TOP/kernel/configs/klp-c.config") ;;
+	*) die "unknown flavor '$KLP_FLAVOR' (rust, c, rust-debug, c-debug)" ;;
+	esac
+	case "$KLP_FLAVOR" in
+	*-debug) frags+=("$KLP_TOP/kernel/configs/klp-debug.config") ;;
 	esac
 	printf '%s\n' "${frags[@]}"
 }
@@ -293,7 +298,7 @@ vm() {
 KLP_PASS=0 KLP_FAIL=0 KLP_SKIP=0
 
 # Selftest directories under tools/testing/selftests, in the order they run.
-KLP_SELFTESTS="livepatch livepatch-klp livepatch-states livepatch-samples"
+KLP_SELFTESTS="livepatch livepatch-klp livepatch-states livepatch-samples livepatch-robust"
 
 # Count TAP lines ("ok", "not ok", "# SKIP") of one report file.
 count_tap() {
@@ -356,7 +361,7 @@ klp_get_state:GPL klp_get_prev_state:GPL"
 build_checks() {
 	local rep=$1 out n=0 e sym kind defs
 	out=$(build_dir)
-	[ "$KLP_FLAVOR" = rust ] || return 0
+	case "$KLP_FLAVOR" in rust|rust-debug) ;; *) return 0 ;; esac
 	{
 		for e in core patch shadow state transition; do
 			n=$((n + 1))
@@ -411,6 +416,21 @@ cmd_run() {
 	vm --exec "scripts/klp-guest demo $(build_dir)"
 }
 
+# rust-analyzer: the kernel's rust-project.json, with the overlay's files
+# pointing into the checkout, placed at the top of the checkout.
+cmd_rust_analyzer() {
+	local out
+	host_prereqs
+	setup_root
+	do_build
+	out=$(build_dir)
+	kmake rust-analyzer >"$out/rust-analyzer.log" 2>&1 ||
+		{ tail -n 20 "$out/rust-analyzer.log" >&2; die "make rust-analyzer failed"; }
+	in_root python3 scripts/klp-ra.py "$out/rust-project.json" \
+		"$KLP_TOP/rust-project.json" "$KLP_SRC" "$KLP_TOP" "$KLP_ROOT"
+	log "wrote $KLP_TOP/rust-project.json: open the checkout in an editor with rust-analyzer"
+}
+
 cmd_shell() {
 	host_prereqs
 	setup_root
@@ -427,6 +447,88 @@ cmd_clean() {
 	esac
 }
 
+# check_step NAME LOG CMD...: one step of `check`, as a TAP line.
+KLP_CHECK_N=0
+check_step() {
+	local name=$1 logf=$2
+	shift 2
+	KLP_CHECK_N=$((KLP_CHECK_N + 1))
+	if "$@" >"$logf" 2>&1; then
+		echo "ok $KLP_CHECK_N check: $name"
+		KLP_PASS=$((KLP_PASS + 1))
+	else
+		sed 's/^/# /' "$logf" | tail -n 40
+		echo "not ok $KLP_CHECK_N check: $name (log: $logf)"
+		KLP_FAIL=$((KLP_FAIL + 1))
+	fi
+}
+
+# A kernel build step that must not print any warning.
+no_warnings() {
+	local logf
+	logf=$(mktemp)
+	kmake "$@" >"$logf" 2>&1 || { cat "$logf"; rm -f "$logf"; return 1; }
+	if grep -E -A6 '(^|[^a-z])warning(\[|:)' "$logf"; then
+		rm -f "$logf"
+		return 1
+	fi
+	rm -f "$logf"
+}
+
+# make htmldocs of Documentation/livepatch: Sphinx and kernel-doc say
+# "WARNING" or "ERROR" in capitals.
+docs_clean() {
+	local logf
+	logf=$(mktemp)
+	kmake SPHINXDIRS=livepatch htmldocs >"$logf" 2>&1 || { cat "$logf"; rm -f "$logf"; return 1; }
+	if grep -i -E -A3 '(warning|error)(:| \()' "$logf"; then
+		rm -f "$logf"
+		return 1
+	fi
+	rm -f "$logf"
+}
+
+# The project's Rust sources, for rustfmt.
+rust_sources() {
+	git -C "$KLP_TOP" ls-files -co --exclude-standard -- \
+		'kernel/livepatch/*.rs' 'rust/kernel/*.rs' 'samples/livepatch/*.rs'
+}
+
+cmd_check() {
+	local rdir out
+	rdir=$KLP_CACHE/reports/check-$(date +%Y%m%d-%H%M%S)
+	mkdir -p "$rdir"
+	host_prereqs
+	setup_root
+	sync_tree
+	do_config
+	out=$(build_dir)
+	# shellcheck disable=SC2046
+	check_step "rustfmt of the kernel Rust sources" "$rdir/rustfmt.log" \
+		in_root rustfmt --check --edition 2021 \
+		--config-path "$KLP_SRC/.rustfmt.toml" $(rust_sources)
+	check_step "rustfmt of the host workspace" "$rdir/cargo-fmt.log" \
+		in_root cargo fmt --all --check
+	# The glue exports functions that are defined in Rust: there is no C
+	# definition for the EXPORT_SYMBOL to follow.
+	check_step "checkpatch --strict of the C glue and C samples" "$rdir/checkpatch.log" \
+		in_root sh -c "cd '$KLP_SRC' && perl scripts/checkpatch.pl --strict --no-tree -q \
+			--ignore EXPORT_SYMBOL \
+			-f kernel/livepatch/klp_glue.c kernel/livepatch/klp_glue.h \
+			\$(cd '$KLP_TOP' && git ls-files -co --exclude-standard 'samples/livepatch/*.c')"
+	check_step "checkpatch --strict of the patches" "$rdir/checkpatch-patches.log" \
+		in_root sh -c "cd '$KLP_SRC' && for p in '$KLP_TOP'/patches/*.patch; do
+			perl scripts/checkpatch.pl --strict --no-signoff -q \"\$p\" || exit 1; done"
+	check_step "CLIPPY=1 build without warnings" "$rdir/clippy.log" \
+		no_warnings CLIPPY=1
+	check_step "make rustdoc without warnings" "$rdir/rustdoc.log" \
+		no_warnings rustdoc
+	check_step "make htmldocs of Documentation/livepatch without warnings" \
+		"$rdir/htmldocs.log" docs_clean
+	echo "$KLP_PASS passed, $KLP_FAIL failed"
+	[ "$KLP_FAIL" = 0 ]
+}
+
 usage() {
 	cat <<USAGE
 usage: scripts/klp COMMAND [ARGS]
@@ -436,6 +538,18 @@ usage: scripts/klp COMMAND [ARGS]
   test [TEST...]   host tests, then the livepatch selftests in the VM (all,
                    or the named test-*.sh); ends with "N passed, N failed"
   shell [VNG...]   an interactive shell in the VM (extra args go to vng)
+  check            rustfmt, checkpatch --strict, CLIPPY=1, rustdoc and
+                   htmldocs (Documentation/livepatch) without warnings
+  rust-analyzer    build, then write rust-project.json at the top of the
+                   checkout for editors (the overlay's files, the kernel
+                   crate and the toolchain's sources resolved)
+  export-series [--verify]
+                   the overlay as a git format-patch series against the
+                   pristine source, in \$KLP_CACHE/series; --verify applies
+                   it with git am on a pristine tree and builds every step
+  bench [-r RUNS] [-f c|rust|both] [GROUP...]
+                   build both cores, run the livepatch benchmarks in each
+                   (QEMU -icount) and print C, Rust and Rust/C
   setup            install the toolchain root and the kernel source
   config           (re)write the kernel configuration of the flavor
   build            sync the overlay into the tree and build
@@ -456,6 +570,18 @@ klp_main() {
 	local cmd=${1:-help}
 	shift || true
 	case "${1:-}" in -h|--help) usage; return 0 ;; esac
+	# One command at a time works on the cache: a second one (another
+	# shell, a helper) waits here instead of racing on the kernel tree.
+	case "$cmd" in
+	setup|config|build|run|test|shell|check|rust-analyzer|export-series|bench)
+		mkdir -p "$KLP_CACHE"
+		exec 9>"$KLP_CACHE/.lock"
+		if ! flock -n 9; then
+			log "waiting for another scripts/klp command on $KLP_CACHE"
+			flock 9
+		fi
+		;;
+	esac
 	case "$cmd" in
 	setup) host_prereqs; setup_root; src_setup ;;
 	config) host_prereqs; setup_root; sync_tree; do_config force ;;
@@ -464,7 +590,15 @@ klp_main() {
 	test) cmd_test "$@" ;;
 	shell) cmd_shell "$@" ;;
 	clean) cmd_clean "$@" ;;
+	check) cmd_check "$@" ;;
+	bench) cmd_bench "$@" ;;
+	rust-analyzer) cmd_rust_analyzer "$@" ;;
+	export-series) cmd_export_series "$@" ;;
 	help|-h|--help) usage ;;
 	*) usage >&2; die "unknown command '$cmd'" ;;
 	esac
 }
+
+# scripts/klp bench
+# shellcheck source=scripts/klp-bench.sh
+. "$KLP_TOP/scripts/klp-bench.sh"
