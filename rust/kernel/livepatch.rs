@@ -4,19 +4,48 @@
 //!
 //! A livepatch replaces functions of the running kernel or of a module with
 //! new versions that its module provides.  The structures the livepatch
-//! core keeps pointers to (the patch, its objects and functions) are
+//! core keeps pointers to (the patch, its objects, functions and states) are
 //! `static` items that [`livepatch!`](crate::livepatch!) declares, so they
 //! live as long as the module, which the core pins while the patch is
 //! registered.  The module enables the patch from its `init` with
 //! [`Patch::enable`].
 //!
+//! A patch may carry [`State`]s: a state names a change of the system by a
+//! non-zero id.  Its [`StateCallbacks`] run only when the state is
+//! introduced (no other livepatch carries it) and when it is removed (no
+//! livepatch carries it any more); a livepatch that takes a state over from
+//! the one it replaces runs none of them.  A state may block the disabling
+//! of its livepatch, and may own the [`Shadow`] variables of its id, which
+//! the core frees when the state is removed.
+//!
+//! The macro checks at compile time what it can: a patch has objects, each
+//! object has functions, no state has the id 0 and no two states of a
+//! patch share an id.
+//!
 //! C header: [`include/linux/livepatch.h`](srctree/include/linux/livepatch.h).
-//! Documentation: `Documentation/livepatch/livepatch.rst`.
+//! Documentation: `Documentation/livepatch/livepatch.rst`,
+//! `Documentation/livepatch/system-state.rst` and
+//! `Documentation/livepatch/shadow-vars.rst`.
 //!
 //! # Examples
 //!
+//! A livepatch of `cmdline_proc_show()` with a state whose callbacks log
+//! its introduction and removal:
+//!
 //! ```ignore
+//! use kernel::livepatch::{State, StateCallbacks, StateContext};
 //! use kernel::prelude::*;
+//!
+//! struct Logged;
+//!
+//! impl StateCallbacks for Logged {
+//!     fn post_patch(state: &StateContext<'_>) {
+//!         pr_info!("state {} introduced\n", state.id());
+//!     }
+//!     fn post_unpatch(state: &StateContext<'_>) {
+//!         pr_info!("state {} removed\n", state.id());
+//!     }
+//! }
 //!
 //! kernel::livepatch! {
 //!     static PATCH = {
@@ -24,6 +53,7 @@
 //!         objects: [
 //!             (vmlinux, [("cmdline_proc_show", my_cmdline_proc_show)]),
 //!         ],
+//!         states: [State::new(1).callbacks::<Logged>()],
 //!     };
 //! }
 //!
@@ -39,6 +69,12 @@
 
 use crate::{bindings, error::to_result, prelude::*, str::CStr, ThisModule};
 use core::cell::UnsafeCell;
+
+mod shadow;
+mod state;
+
+pub use shadow::Shadow;
+pub use state::{State, StateCallbacks, StateContext, StateId, StateInfo};
 
 /// A function that a livepatch replaces.
 ///
@@ -115,13 +151,16 @@ pub struct Patch(UnsafeCell<bindings::klp_patch>);
 unsafe impl Sync for Patch {}
 
 impl Patch {
-    /// A patch of `objs` (ending with [`Object::end`]); with `replace`, it
-    /// atomically replaces every livepatch enabled before it.
+    /// A patch of `objs` (ending with [`Object::end`]) and of `states`
+    /// (ending with [`State::end`]); with `replace`, it atomically
+    /// replaces every livepatch enabled before it.
     #[doc(hidden)]
-    pub const fn new(objs: &'static [Object], replace: bool) -> Self {
+    pub const fn new(objs: &'static [Object], states: &'static [State], replace: bool) -> Self {
         // SAFETY: all-zero is a valid `klp_patch`.
         let mut p: bindings::klp_patch = unsafe { core::mem::zeroed() };
         p.objs = objs.as_ptr() as *mut bindings::klp_object;
+        // `State` is a transparent wrapper of `klp_state`.
+        p.states = states.as_ptr() as *mut bindings::klp_state;
         p.replace = replace;
         Patch(UnsafeCell::new(p))
     }
@@ -130,7 +169,20 @@ impl Patch {
     ///
     /// The patch then stays until it is disabled through
     /// `/sys/kernel/livepatch/<module>/enabled` (or replaced); the module can
-    /// be removed only after that.
+    /// be removed only after that.  The state callbacks of the states that
+    /// the patch introduces run from here: an error of a `pre_patch`
+    /// callback is returned.
+    ///
+    /// # Examples
+    ///
+    /// ```ignore
+    /// impl kernel::Module for MyLivepatch {
+    ///     fn init(module: &'static ThisModule) -> Result<Self> {
+    ///         PATCH.enable(module)?;
+    ///         Ok(MyLivepatch)
+    ///     }
+    /// }
+    /// ```
     pub fn enable(&'static self, module: &'static ThisModule) -> Result {
         let p = self.0.get();
         // SAFETY: the patch is static (it outlives the core's use of it);
@@ -141,56 +193,153 @@ impl Patch {
             to_result(bindings::klp_enable_patch(p))
         }
     }
+
+    /// The state `id` of this patch, as `klp_get_state()` finds it.
+    ///
+    /// # Examples
+    ///
+    /// ```ignore
+    /// let state = PATCH.state(1).ok_or(EINVAL)?;
+    /// pr_info!("state {} blocks disable: {}\n", state.id, state.block_disable);
+    /// ```
+    pub fn state(&'static self, id: StateId) -> Option<StateInfo> {
+        // SAFETY: the patch is static; `klp_get_state()` only reads its
+        // `states` array, which the core never writes but for the
+        // `pre_patch_succeeded` flags that `StateInfo` does not read.
+        let s = unsafe { bindings::klp_get_state(self.0.get(), id) };
+        // SAFETY: `s` is null or one of this patch's states.
+        unsafe { StateInfo::from_raw(s) }
+    }
+}
+
+/// Compile-time checks of [`livepatch!`](crate::livepatch!): `nfuncs` holds
+/// the number of functions of each object, `ids` the state ids.
+///
+/// Evaluated in a constant, so that a failure is a compile error.
+#[doc(hidden)]
+pub const fn check_patch(nfuncs: &[usize], ids: &[StateId]) {
+    if nfuncs.is_empty() {
+        panic!("livepatch!: a livepatch needs at least one object");
+    }
+    let mut i = 0;
+    while i < nfuncs.len() {
+        if nfuncs[i] == 0 {
+            panic!("livepatch!: every object of a livepatch needs at least one function");
+        }
+        i += 1;
+    }
+    let mut i = 0;
+    while i < ids.len() {
+        if ids[i] == 0 {
+            panic!("livepatch!: a state id must not be 0");
+        }
+        let mut j = i + 1;
+        while j < ids.len() {
+            if ids[i] == ids[j] {
+                panic!("livepatch!: two states of the livepatch have the same id");
+            }
+            j += 1;
+        }
+        i += 1;
+    }
 }
 
 /// Declares the static livepatch of a module.
 ///
 /// Each object is `vmlinux` or a module name (a string), with the
 /// functions it replaces: `("name", replacement)` or
-/// `("name", replacement, sympos)`.  A patch needs at least one object and
-/// each object at least one function: anything else does not compile.  The
-/// replacement must have the C signature of the function it replaces; it is
-/// usually an `extern "C" fn`.
+/// `("name", replacement, sympos)`.  The replacement must have the C
+/// signature of the function it replaces; it is usually an
+/// `extern "C" fn`.
+///
+/// `states`, optional, lists [`State`] values (constant expressions), in the
+/// order in which their `pre_patch` callbacks run.
+///
+/// These do not compile: a patch without objects, an object without
+/// functions, a state with the id 0, two states with the same id.
 ///
 /// The macro also marks the module as a livepatch module.
+///
+/// # Examples
+///
+/// ```ignore
+/// use kernel::livepatch::{Shadow, State};
+///
+/// const COUNT: Shadow<core::sync::atomic::AtomicU32, 7> = Shadow::new();
+///
+/// kernel::livepatch! {
+///     static PATCH = {
+///         replace: true,
+///         objects: [
+///             (vmlinux, [("cmdline_proc_show", my_cmdline_proc_show)]),
+///             ("some_module", [("some_function", my_some_function, 1)]),
+///         ],
+///         states: [
+///             State::new(1).callbacks::<Feature>().block_disable(true),
+///             State::shadow(COUNT),
+///         ],
+///     };
+/// }
+/// ```
+///
+/// A state id of 0 does not compile ("evaluation panicked: livepatch!: a
+/// state id must not be 0"):
+///
+/// ```ignore
+/// kernel::livepatch! {
+///     static PATCH = {
+///         replace: false,
+///         objects: [(vmlinux, [("cmdline_proc_show", f)])],
+///         states: [kernel::livepatch::State::new(0)],
+///     };
+/// }
+/// ```
 #[macro_export]
 macro_rules! livepatch {
     (
         $vis:vis static $name:ident = {
             replace: $replace:expr,
             objects: [
-                $( ($obj:tt, [ $( ($fname:literal, $fnew:path $(, $pos:expr)?) ),+ $(,)? ]) ),+
+                $( ($obj:tt, [ $( ($fname:literal, $fnew:path $(, $pos:expr)?) ),* $(,)? ]) ),*
                 $(,)?
-            ] $(,)?
+            ]
+            $(, states: [ $($state:expr),* $(,)? ])?
+            $(,)?
         };
     ) => {
+        const _: () = $crate::livepatch::check_patch(
+            &[ $( <[&str]>::len(&[ $($fname),* ]) ),* ],
+            &[ $( $( $crate::livepatch::State::into_id($state) ),* )? ],
+        );
+
         $vis static $name: $crate::livepatch::Patch = $crate::livepatch::Patch::new(
             {
                 static OBJS: [$crate::livepatch::Object;
-                    [$(stringify!($obj)),+].len() + 1] = [
+                    <[&str]>::len(&[$(stringify!($obj)),*]) + 1] = [
                     $(
                         $crate::livepatch::Object::new(
                             $crate::livepatch!(@object $obj),
                             {
                                 static FUNCS: [$crate::livepatch::Func;
-                                    [$($fname),+].len() + 1] = [
+                                    <[&str]>::len(&[$($fname),*]) + 1] = [
                                     $(
                                         $crate::livepatch::Func::new(
                                             $crate::c_str!($fname),
                                             $crate::livepatch!(@pos $($pos)?),
                                             $fnew as *const (),
                                         ),
-                                    )+
+                                    )*
                                     $crate::livepatch::Func::end(),
                                 ];
                                 &FUNCS
                             },
                         ),
-                    )+
+                    )*
                     $crate::livepatch::Object::end(),
                 ];
                 &OBJS
             },
+            $crate::livepatch!(@states $( $($state),* )?),
             $replace,
         );
 
@@ -199,6 +348,16 @@ macro_rules! livepatch {
         #[link_section = ".modinfo"]
         #[used]
         static __LIVEPATCH_MODINFO: [u8; 12] = *b"livepatch=Y\0";
+    };
+    (@states $($state:expr),*) => {
+        {
+            static STATES: [$crate::livepatch::State;
+                <[&str]>::len(&[$(stringify!($state)),*]) + 1] = [
+                $($state,)*
+                $crate::livepatch::State::end(),
+            ];
+            &STATES
+        }
     };
     (@object vmlinux) => { None };
     (@object $obj:literal) => { Some($crate::c_str!($obj)) };
