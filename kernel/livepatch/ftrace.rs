@@ -2,45 +2,80 @@
 
 //! Redirection of patched functions through ftrace.
 //!
-//! Every patched address has one `ftrace_ops` and a stack of the functions
-//! that patch it, newest first.  The handler runs on every call of a patched
-//! function: it takes the newest function, or during a transition the one
-//! that matches the calling task's patch state, and makes the call return
-//! into it.  The handler takes no lock and allocates nothing; the stack is
-//! read under the RCU-like protection of the ftrace trampoline (preemption
-//! is disabled by the recursion lock), and writers wait for that with
-//! `klp_synchronize_transition()`.
+//! Every patched address is a *site*: the stack of the functions that patch
+//! it, newest first.  All sites share one `ftrace_ops`, defined by the C glue
+//! as a static object; its filter holds the addresses of the sites.  A patch
+//! therefore costs ftrace one filter update for all its functions, and a
+//! patch that goes away one more, instead of one registration (and one
+//! RCU-tasks wait on teardown) per function.
+//!
+//! On every call of a patched function the glue's notrace handler takes
+//! ftrace's recursion lock (which also disables preemption) and asks
+//! [`klp_rust_target`] where the call goes: the newest function of the
+//! site, or during a transition the one that matches the calling task's
+//! patch state.  The lookup takes no lock and allocates nothing: sites are
+//! found in a fixed hash table read under RCU (a preemption-disabled
+//! region), and a removed site is freed after a grace period.
 
 use crate::list::{self, container_of};
 use crate::objects::{self, Func, Object, Patch};
 use crate::sys::{self, glue, KlpLock, Locked, Name};
-use core::sync::atomic::{fence, AtomicBool, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicPtr, Ordering};
 use kernel::bindings;
 use kernel::error::{code::*, Error, Result};
 use kernel::ffi::c_ulong;
 use kernel::prelude::*;
 
-/// The ftrace registration of one patched address.
+/// One patched address.
 #[repr(C)]
-struct KlpOps {
-    /// On [`OPS`].
-    node: bindings::list_head,
+struct Site {
+    /// Next site of the hash bucket; published with release ordering.
+    next: AtomicPtr<Site>,
+    /// The ftrace location: the `ip` that the handler is called with.
+    ip: c_ulong,
     /// `klp_func.stack_node`s, newest first.
     func_stack: bindings::list_head,
-    fops: bindings::ftrace_ops,
+    /// For freeing after a grace period.
+    rcu: bindings::callback_head,
 }
 
-/// All [`KlpOps`]; changed under `klp_mutex`.
-static OPS: Locked<bindings::list_head> = Locked::new(bindings::list_head {
-    next: core::ptr::null_mut(),
-    prev: core::ptr::null_mut(),
-});
+const SITE_BITS: u32 = 12;
 
-/// Initialises the list of ops; called once at boot.
-pub(crate) fn init() {
-    // SAFETY: called once before anything else uses `OPS`.
-    unsafe { list::init(OPS.as_ptr()) };
+/// The sites, by address: singly linked buckets.  Changed under klp_mutex,
+/// read by the handler under RCU.
+static SITES: [AtomicPtr<Site>; 1 << SITE_BITS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; 1 << SITE_BITS];
+
+/// How many sites exist, and so whether the ops is registered with ftrace.
+static NR_SITES: Locked<usize> = Locked::new(0);
+
+fn bucket(ip: c_ulong) -> &'static AtomicPtr<Site> {
+    // hash_64() of the address, as the kernel's hash_long().
+    const GOLDEN_RATIO_64: u64 = 0x61c8_8646_80b5_83eb;
+    let h = (ip as u64).wrapping_mul(GOLDEN_RATIO_64) >> (64 - SITE_BITS);
+    &SITES[h as usize]
 }
+
+/// The site of `ip`.  The caller holds klp_mutex or is in an RCU read-side
+/// (or preemption-disabled) region.
+#[inline(always)]
+fn find_site(ip: c_ulong) -> *mut Site {
+    let mut cur = bucket(ip).load(Ordering::Acquire);
+    while !cur.is_null() {
+        // SAFETY: sites stay allocated until a grace period after they are
+        // unlinked.
+        unsafe {
+            if (*cur).ip == ip {
+                return cur;
+            }
+            cur = (*cur).next.load(Ordering::Acquire);
+        }
+    }
+    core::ptr::null_mut()
+}
+
+/// Initialisation at boot: nothing to do, the table is static.
+pub(crate) fn init() {}
 
 static HANDLER_WARNED: AtomicBool = AtomicBool::new(false);
 
@@ -51,33 +86,26 @@ fn handler_bug(what: &str) {
     }
 }
 
-/// The ftrace handler of every patched function.
+/// Where a call of the patched function at `ip` goes: the address of the
+/// function to run instead, or 0 to run the original.
 ///
-/// # Safety
-/// Called by ftrace only, for the `fops` of a [`KlpOps`].
-unsafe extern "C" fn handler(
-    ip: c_ulong,
-    parent_ip: c_ulong,
-    fops: *mut bindings::ftrace_ops,
-    fregs: *mut bindings::ftrace_regs,
-) {
-    let ops = container_of!(fops, KlpOps, fops);
-    // SAFETY: ftrace calls us with preemption possible; the recursion lock
-    // also disables preemption, which the func_stack readers rely on.
-    let bit = unsafe { glue::klp_glue_recursion_trylock(ip, parent_ip) };
-    if bit < 0 {
-        handler_bug("recursion");
-        return;
+/// Called by the glue's ftrace handler, with ftrace's recursion lock held
+/// and preemption disabled, on every call of every patched function.
+#[no_mangle]
+pub(crate) extern "C" fn klp_rust_target(ip: c_ulong) -> c_ulong {
+    let site = find_site(ip);
+    if site.is_null() {
+        // The site went away while this call was on its way.
+        return 0;
     }
-    // SAFETY: the ops stays allocated while it is registered, and funcs on
-    // its stack stay valid until a synchronize_transition() after removal.
+    // SAFETY: the site is live (see `find_site`); funcs on its stack stay
+    // valid until a synchronize_transition() after they are removed.
     unsafe {
-        let head = &raw mut (*ops).func_stack;
+        let head = &raw mut (*site).func_stack;
         let mut node = list::first_rcu(head);
-        if node.is_null() {
+        if node.is_null() || node == head {
             handler_bug("empty function stack");
-            glue::klp_glue_recursion_unlock(bit);
-            return;
+            return 0;
         }
         let mut func: Func = container_of!(node, bindings::klp_func, stack_node);
         // Order the func_stack read before the func->transition read
@@ -92,44 +120,15 @@ unsafe extern "C" fn handler(
                 // on the stack, or the original function when none.
                 node = list::next_rcu(node);
                 if node == head {
-                    glue::klp_glue_recursion_unlock(bit);
-                    return;
+                    return 0;
                 }
                 func = container_of!(node, bindings::klp_func, stack_node);
             }
         }
-        if !(*func).nop {
-            glue::klp_glue_set_ip(fregs, (*func).new_func as c_ulong);
-        }
-        glue::klp_glue_recursion_unlock(bit);
-    }
-}
-
-/// Finds the ops of a patched address.
-fn find_ops(_lock: &KlpLock, old_func: *mut kernel::ffi::c_void) -> Option<*mut KlpOps> {
-    // SAFETY: `OPS` and the stacks change only under klp_mutex, held.
-    unsafe { list::iter(OPS.as_ptr()) }
-        .map(|l| container_of!(l, KlpOps, node))
-        .find(|&ops| {
-            // SAFETY: as above; an ops always has at least one function.
-            unsafe {
-                let first = container_of!((*ops).func_stack.next, bindings::klp_func, stack_node);
-                (*first).old_func == old_func
-            }
-        })
-}
-
-/// The function that a task runs when `func` is not in effect for it: the
-/// previous patch's version, or `None` for the original function.
-pub(crate) fn previous(lock: &KlpLock, func: Func) -> Option<Func> {
-    // SAFETY: klp_mutex held; `func` is on a stack.
-    unsafe {
-        let ops = find_ops(lock, (*func).old_func)?;
-        let next = (*func).stack_node.next;
-        if next == &raw mut (*ops).func_stack {
-            None
+        if (*func).nop {
+            0
         } else {
-            Some(container_of!(next, bindings::klp_func, stack_node))
+            (*func).new_func as c_ulong
         }
     }
 }
@@ -139,126 +138,286 @@ fn ftrace_loc(func: Func) -> c_ulong {
     unsafe { bindings::ftrace_location((*func).old_func as c_ulong) }
 }
 
-fn unpatch_func(lock: &KlpLock, func: Func) {
-    // SAFETY: klp_mutex held; `func` belongs to a set-up object.
-    let f = unsafe { &mut *func };
-    if !f.patched || f.old_func.is_null() {
-        pr_err!("unpatching '{}': not patched\n", Name(f.old_name));
-        return;
+/// The function that a task runs when `func` is not in effect for it: the
+/// previous patch's version, or `None` for the original function.
+pub(crate) fn previous(_lock: &KlpLock, func: Func) -> Option<Func> {
+    let site = find_site(ftrace_loc(func));
+    if site.is_null() {
+        return None;
     }
-    let Some(ops) = find_ops(lock, f.old_func) else {
-        pr_err!("unpatching '{}': no ftrace ops\n", Name(f.old_name));
-        return;
-    };
-    // SAFETY: as above; an ops whose last function goes is unregistered
-    // before it is freed, and unregister_ftrace_function() waits for the
-    // handlers that may still run on it.
+    // SAFETY: klp_mutex held; `func` is on the site's stack.
     unsafe {
-        let singular = (*ops).func_stack.next == (*ops).func_stack.prev;
-        if singular {
-            let loc = ftrace_loc(func);
-            if bindings::unregister_ftrace_function(&raw mut (*ops).fops) != 0 {
-                pr_err!(
-                    "failed to unregister ftrace handler for '{}'\n",
-                    Name(f.old_name)
-                );
-            }
-            bindings::ftrace_set_filter_ip(&raw mut (*ops).fops, loc, 1, 0);
-            list::del_rcu(&raw mut f.stack_node);
-            list::init(&raw mut f.stack_node);
-            list::del_init(&raw mut (*ops).node);
-            bindings::kfree(ops.cast());
+        let next = (*func).stack_node.next;
+        if next == &raw mut (*site).func_stack {
+            None
         } else {
-            list::del_rcu(&raw mut f.stack_node);
+            Some(container_of!(next, bindings::klp_func, stack_node))
         }
     }
-    f.patched = false;
 }
 
-fn patch_func(lock: &KlpLock, func: Func) -> Result {
-    // SAFETY: klp_mutex held; `func` belongs to a set-up object.
-    let f = unsafe { &mut *func };
-    if f.old_func.is_null() || f.patched {
-        return Err(EINVAL);
+/// Frees a site after the grace period that follows its unlinking.
+///
+/// # Safety
+/// Called by RCU for `Site::rcu`.
+unsafe extern "C" fn free_site(rcu: *mut bindings::callback_head) {
+    let site = container_of!(rcu, Site, rcu);
+    // SAFETY: no reader can see the site any more.
+    unsafe { bindings::kfree(site.cast()) };
+}
+
+/// Unlinks `site` from its bucket and frees it after a grace period.
+fn drop_site(lock: &mut KlpLock, site: *mut Site) {
+    // SAFETY: klp_mutex held: the buckets change only under it.
+    unsafe {
+        let mut link: &AtomicPtr<Site> = bucket((*site).ip);
+        loop {
+            let cur = link.load(Ordering::Relaxed);
+            if cur.is_null() {
+                break;
+            }
+            if cur == site {
+                link.store((*site).next.load(Ordering::Relaxed), Ordering::Release);
+                break;
+            }
+            link = &(*cur).next;
+        }
+        bindings::call_rcu(&raw mut (*site).rcu, Some(free_site));
     }
-    if let Some(ops) = find_ops(lock, f.old_func) {
-        // SAFETY: as above; readers see the new function fully set up.
-        unsafe { list::add_rcu(&raw mut f.stack_node, &raw mut (*ops).func_stack) };
-        f.patched = true;
+    *NR_SITES.get(lock) -= 1;
+}
+
+/// A batch of addresses for one ftrace filter update.
+struct Ips {
+    buf: *mut c_ulong,
+    len: usize,
+    cap: usize,
+    /// The `old_name` of the first function of the batch, for messages.
+    first: *const kernel::ffi::c_char,
+}
+
+impl Ips {
+    fn with_capacity(cap: usize) -> Result<Ips> {
+        if cap == 0 {
+            return Ok(Ips {
+                buf: core::ptr::null_mut(),
+                len: 0,
+                cap: 0,
+                first: core::ptr::null(),
+            });
+        }
+        let bytes = cap
+            .checked_mul(core::mem::size_of::<c_ulong>())
+            .ok_or(ENOMEM)?;
+        // SAFETY: a plain allocation, freed in `drop`.
+        let buf = unsafe { bindings::krealloc(core::ptr::null(), bytes, bindings::GFP_KERNEL) };
+        if buf.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(Ips {
+            buf: buf.cast(),
+            len: 0,
+            cap,
+            first: core::ptr::null(),
+        })
+    }
+
+    fn push(&mut self, ip: c_ulong, name: *const kernel::ffi::c_char) {
+        if self.len == 0 {
+            self.first = name;
+        }
+        if self.len < self.cap {
+            // SAFETY: within the allocation.
+            unsafe { *self.buf.add(self.len) = ip };
+            self.len += 1;
+        }
+    }
+}
+
+impl Drop for Ips {
+    fn drop(&mut self) {
+        if !self.buf.is_null() {
+            // SAFETY: allocated by krealloc in `with_capacity`.
+            unsafe { bindings::kfree(self.buf.cast()) };
+        }
+    }
+}
+
+/// " and N other(s)" after the first function's name in a message about
+/// a batch of `n` functions.
+struct Others(usize);
+
+impl core::fmt::Display for Others {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.0 > 1 {
+            write!(f, " and {} other(s)", self.0 - 1)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The ftrace filter update: adds (or removes) the addresses of `ips` to the
+/// shared ops, registering it with ftrace when its first addresses come and
+/// unregistering it before its last ones go (an ops with an empty filter
+/// would trace every function).
+fn update_filter(lock: &mut KlpLock, ips: &Ips, remove: bool) -> Result {
+    if ips.len == 0 {
         return Ok(());
     }
-    let loc = ftrace_loc(func);
-    if loc == 0 {
-        pr_err!(
-            "failed to find location for function '{}'\n",
-            Name(f.old_name)
-        );
-        return Err(EINVAL);
-    }
-    // SAFETY: a zeroed KlpOps is a valid starting point for every field.
-    let ops = unsafe {
-        bindings::krealloc(
-            core::ptr::null(),
-            core::mem::size_of::<KlpOps>(),
-            bindings::GFP_KERNEL | bindings::__GFP_ZERO,
-        )
-    } as *mut KlpOps;
-    if ops.is_null() {
-        return Err(ENOMEM);
-    }
-    // SAFETY: `ops` is ours until registered; klp_mutex held for `OPS`.
+    // SAFETY: the glue's ops is static; filter changes are serialised by
+    // klp_mutex, and ftrace takes its own locks.
     unsafe {
-        (*ops).fops.func = Some(handler);
-        (*ops).fops.flags = (bindings::FTRACE_OPS_FL_DYNAMIC
-            | bindings::FTRACE_OPS_FL_IPMODIFY
-            | bindings::FTRACE_OPS_FL_PERMANENT) as _;
-        #[cfg(not(CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS))]
-        {
-            (*ops).fops.flags |= bindings::FTRACE_OPS_FL_SAVE_REGS as c_ulong;
-        }
-        list::add_tail(&raw mut (*ops).node, OPS.as_ptr());
-        list::init(&raw mut (*ops).func_stack);
-        list::add_rcu(&raw mut f.stack_node, &raw mut (*ops).func_stack);
-
-        let mut ret = bindings::ftrace_set_filter_ip(&raw mut (*ops).fops, loc, 0, 0);
-        if ret != 0 {
-            pr_err!(
-                "failed to set ftrace filter for function '{}' ({})\n",
-                Name(f.old_name),
-                ret
-            );
-        } else {
-            ret = bindings::register_ftrace_function(&raw mut (*ops).fops);
+        let fops = glue::klp_glue_fops();
+        let n = ips.len as core::ffi::c_uint;
+        if remove {
+            if *NR_SITES.get(lock) == 0 {
+                let ret = bindings::unregister_ftrace_function(fops);
+                if ret != 0 {
+                    pr_err!("failed to unregister the ftrace handler ({})\n", ret);
+                }
+            }
+            let ret = bindings::ftrace_set_filter_ips(fops, ips.buf, n, 1, 0);
             if ret != 0 {
                 pr_err!(
-                    "failed to register ftrace handler for function '{}' ({})\n",
-                    Name(f.old_name),
+                    "failed to remove {} functions from the ftrace filter ({})\n",
+                    n,
                     ret
                 );
-                bindings::ftrace_set_filter_ip(&raw mut (*ops).fops, loc, 1, 0);
             }
+            return Ok(());
         }
+        let first = *NR_SITES.get(lock) == ips.len;
+        let ret = bindings::ftrace_set_filter_ips(fops, ips.buf, n, 0, 0);
         if ret != 0 {
-            list::del_init(&raw mut f.stack_node);
-            list::del_init(&raw mut (*ops).node);
-            bindings::kfree(ops.cast());
+            pr_err!(
+                "failed to set ftrace filter for function '{}'{} ({})\n",
+                Name(ips.first),
+                Others(ips.len),
+                ret
+            );
             return Err(Error::from_errno(ret));
         }
+        if first {
+            let ret = bindings::register_ftrace_function(fops);
+            if ret != 0 {
+                pr_err!(
+                    "failed to register ftrace handler for function '{}'{} ({})\n",
+                    Name(ips.first),
+                    Others(ips.len),
+                    ret
+                );
+                bindings::ftrace_set_filter_ips(fops, ips.buf, n, 1, 0);
+                return Err(Error::from_errno(ret));
+            }
+        }
     }
-    f.patched = true;
     Ok(())
 }
 
-fn unpatch_object_inner(lock: &KlpLock, obj: Object, nops_only: bool) {
-    // SAFETY: klp_mutex held.
-    for func in unsafe { objects::funcs(obj) } {
-        // SAFETY: as above.
-        let (nop, patched) = unsafe { ((*func).nop, (*func).patched) };
-        if (nops_only && !nop) || !patched {
+/// Takes `funcs` off their sites' stacks; sites left empty are unlinked and
+/// their addresses go to `gone` (when given) for the filter update.
+fn unlink_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func>, mut gone: Option<&mut Ips>) {
+    for func in funcs {
+        // SAFETY: klp_mutex held; `func` belongs to a set-up object.
+        let f = unsafe { &mut *func };
+        if !f.patched {
             continue;
         }
-        unpatch_func(lock, func);
+        let ip = ftrace_loc(func);
+        let site = find_site(ip);
+        if site.is_null() {
+            pr_err!("unpatching '{}': no site\n", Name(f.old_name));
+            f.patched = false;
+            continue;
+        }
+        // SAFETY: as above; readers see either the old or the new stack.
+        let empty = unsafe {
+            list::del_rcu(&raw mut f.stack_node);
+            list::is_empty(&raw const (*site).func_stack)
+        };
+        f.patched = false;
+        if empty {
+            if let Some(g) = gone.as_deref_mut() {
+                g.push(ip, f.old_name);
+            }
+            drop_site(lock, site);
+        }
     }
+}
+
+/// Puts `funcs` on their sites' stacks, creating the missing sites, with
+/// one ftrace filter update for all the new addresses.
+fn link_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func> + Clone) -> Result {
+    let mut ips = Ips::with_capacity(funcs.clone().count())?;
+    let mut res = Ok(());
+    for func in funcs.clone() {
+        // SAFETY: klp_mutex held; `func` belongs to a set-up object.
+        let f = unsafe { &mut *func };
+        if f.old_func.is_null() || f.patched {
+            res = Err(EINVAL);
+            break;
+        }
+        let ip = ftrace_loc(func);
+        if ip == 0 {
+            pr_err!(
+                "failed to find location for function '{}'\n",
+                Name(f.old_name)
+            );
+            res = Err(EINVAL);
+            break;
+        }
+        let mut site = find_site(ip);
+        if site.is_null() {
+            // SAFETY: a zeroed site is a valid starting point.
+            site = unsafe {
+                bindings::krealloc(
+                    core::ptr::null(),
+                    core::mem::size_of::<Site>(),
+                    bindings::GFP_KERNEL | bindings::__GFP_ZERO,
+                )
+            }
+            .cast::<Site>();
+            if site.is_null() {
+                pr_err!("no memory to patch function '{}'\n", Name(f.old_name));
+                res = Err(ENOMEM);
+                break;
+            }
+            // SAFETY: the site is ours until published; klp_mutex held.
+            unsafe {
+                (*site).ip = ip;
+                list::init(&raw mut (*site).func_stack);
+                let b = bucket(ip);
+                (*site)
+                    .next
+                    .store(b.load(Ordering::Relaxed), Ordering::Relaxed);
+                b.store(site, Ordering::Release);
+            }
+            *NR_SITES.get(lock) += 1;
+            ips.push(ip, f.old_name);
+        }
+        // SAFETY: as above; readers see the new function fully set up.
+        unsafe { list::add_rcu(&raw mut f.stack_node, &raw mut (*site).func_stack) };
+        f.patched = true;
+    }
+    if res.is_ok() {
+        res = update_filter(lock, &ips, false);
+    }
+    if res.is_err() {
+        // Nothing of this batch reached ftrace: undo it without a filter
+        // update.
+        unlink_funcs(lock, funcs, None);
+    }
+    res
+}
+
+/// Takes functions off their stacks: those of `obj`, or only its nops.
+fn unpatch_object_inner(lock: &mut KlpLock, obj: Object, nops_only: bool) {
+    // SAFETY: klp_mutex held.
+    let funcs = unsafe { objects::funcs(obj) }
+        // SAFETY: as above.
+        .filter(move |&f| !nops_only || unsafe { (*f).nop });
+    unpatch_funcs(lock, funcs);
     // SAFETY: as above.
     unsafe {
         if (*obj).dynamic || !nops_only {
@@ -267,37 +426,66 @@ fn unpatch_object_inner(lock: &KlpLock, obj: Object, nops_only: bool) {
     }
 }
 
+/// Takes `funcs` off their stacks, with one filter update for the
+/// addresses that no function patches any more.
+fn unpatch_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func> + Clone) {
+    // When this allocation fails the addresses are removed one at a time.
+    match Ips::with_capacity(funcs.clone().count()) {
+        Ok(mut gone) => {
+            unlink_funcs(lock, funcs, Some(&mut gone));
+            let _ = update_filter(lock, &gone, true);
+        }
+        Err(_) => {
+            for f in funcs {
+                if let Ok(mut one) = Ips::with_capacity(1) {
+                    unlink_funcs(lock, core::iter::once(f), Some(&mut one));
+                    let _ = update_filter(lock, &one, true);
+                } else {
+                    pr_err!("no memory to unpatch a function\n");
+                }
+            }
+        }
+    }
+}
+
 /// Removes all functions of an object from their stacks.
-pub(crate) fn unpatch_object(lock: &KlpLock, obj: Object) {
+pub(crate) fn unpatch_object(lock: &mut KlpLock, obj: Object) {
     unpatch_object_inner(lock, obj, false);
 }
 
 /// Puts all functions of a loaded object on their stacks.
-pub(crate) fn patch_object(lock: &KlpLock, obj: Object) -> Result {
+pub(crate) fn patch_object(lock: &mut KlpLock, obj: Object) -> Result {
     // SAFETY: klp_mutex held.
     if unsafe { (*obj).patched } {
         return Err(EINVAL);
     }
     // SAFETY: as above.
-    for func in unsafe { objects::funcs(obj) } {
-        if let Err(e) = patch_func(lock, func) {
-            unpatch_object(lock, obj);
-            return Err(e);
-        }
-    }
+    link_funcs(lock, unsafe { objects::funcs(obj) })?;
     // SAFETY: as above.
     unsafe { (*obj).patched = true };
     Ok(())
 }
 
 /// Unpatches every patched object of `patch` (only the nops with
-/// `nops_only`).
-pub(crate) fn unpatch_objects(lock: &KlpLock, patch: Patch, nops_only: bool) {
+/// `nops_only`), with one filter update for the whole patch.
+pub(crate) fn unpatch_objects(lock: &mut KlpLock, patch: Patch, nops_only: bool) {
     // SAFETY: klp_mutex held.
-    for obj in unsafe { objects::objects(patch) } {
+    let objs = unsafe { objects::objects(patch) }
         // SAFETY: as above.
-        if unsafe { (*obj).patched } {
-            unpatch_object_inner(lock, obj, nops_only);
+        .filter(|&o| unsafe { (*o).patched });
+    let funcs = objs
+        .clone()
+        // SAFETY: as above.
+        .flat_map(|o| unsafe { objects::funcs(o) })
+        // SAFETY: as above.
+        .filter(move |&f| !nops_only || unsafe { (*f).nop });
+    unpatch_funcs(lock, funcs);
+    for obj in objs {
+        // SAFETY: as above.
+        unsafe {
+            if (*obj).dynamic || !nops_only {
+                (*obj).patched = false;
+            }
         }
     }
 }

@@ -76,19 +76,46 @@ notrace struct task_struct *klp_glue_current(void)
 	return current;
 }
 
-notrace int klp_glue_recursion_trylock(unsigned long ip, unsigned long parent_ip)
+/*
+ * The ftrace handler of every patched function.  The Rust core decides where
+ * the call goes (klp_rust_target()); the recursion lock, which also disables
+ * preemption for the core's lockless lookup, and the change of the return
+ * address are inline helpers of ftrace, so they stay here.
+ */
+static notrace void klp_glue_ftrace_handler(unsigned long ip,
+					    unsigned long parent_ip,
+					    struct ftrace_ops *fops,
+					    struct ftrace_regs *fregs)
 {
-	return ftrace_test_recursion_trylock(ip, parent_ip);
-}
+	unsigned long target;
+	int bit;
 
-notrace void klp_glue_recursion_unlock(int bit)
-{
+	bit = ftrace_test_recursion_trylock(ip, parent_ip);
+	if (WARN_ON_ONCE(bit < 0))
+		return;
+	target = klp_rust_target(ip);
+	if (target)
+		ftrace_regs_set_instruction_pointer(fregs, target);
 	ftrace_test_recursion_unlock(bit);
 }
 
-notrace void klp_glue_set_ip(struct ftrace_regs *fregs, unsigned long ip)
+/*
+ * One ftrace_ops for all patched functions; its filter holds their
+ * addresses.  Being static (not FTRACE_OPS_FL_DYNAMIC), it never needs the
+ * RCU-tasks waits that ftrace does before freeing dynamic ops.
+ */
+static struct ftrace_ops klp_glue_ops = {
+	.func = klp_glue_ftrace_handler,
+	.flags = FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_PERMANENT
+#ifndef CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS
+		 | FTRACE_OPS_FL_SAVE_REGS
+#endif
+		 ,
+};
+
+struct ftrace_ops *klp_glue_fops(void)
 {
-	ftrace_regs_set_instruction_pointer(fregs, ip);
+	return &klp_glue_ops;
 }
 
 notrace bool klp_glue_patch_pending(struct task_struct *task)

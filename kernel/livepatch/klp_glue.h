@@ -14,12 +14,11 @@
 /* Defined in Rust. */
 int klp_rust_init(void);
 void klp_rust_transition_work(struct work_struct *work);
+unsigned long klp_rust_target(unsigned long ip);
 
 void klp_glue_cond_resched(bool enable);
 struct task_struct *klp_glue_current(void);
-int klp_glue_recursion_trylock(unsigned long ip, unsigned long parent_ip);
-void klp_glue_recursion_unlock(int bit);
-void klp_glue_set_ip(struct ftrace_regs *fregs, unsigned long ip);
+struct ftrace_ops *klp_glue_fops(void);
 bool klp_glue_patch_pending(struct task_struct *task);
 void klp_glue_set_patch_pending(struct task_struct *task, bool pending);
 bool klp_glue_test_and_clear_patch_pending(struct task_struct *task);

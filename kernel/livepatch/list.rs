@@ -125,6 +125,7 @@ pub(crate) unsafe fn next_rcu(entry: *const list_head) -> *mut list_head {
 
 /// Iterator over the `list_head`s of a list, safe against removal of the
 /// entry just returned (`list_for_each_safe`).
+#[derive(Clone)]
 pub(crate) struct Iter {
     head: *mut list_head,
     next: *mut list_head,

@@ -35,7 +35,7 @@ const MODULE_NAME_LEN: usize = 64 - core::mem::size_of::<c_ulong>();
 /// # Safety
 /// `patch` must be a patch initialised by [`init_patch_early`]; the caller
 /// holds `klp_mutex` and may remove only the object last returned.
-pub(crate) unsafe fn objects(patch: Patch) -> impl Iterator<Item = Object> {
+pub(crate) unsafe fn objects(patch: Patch) -> impl Iterator<Item = Object> + Clone {
     // SAFETY: per the function's contract.
     unsafe { list::iter(&raw mut (*patch).obj_list) }
         .map(|l| container_of!(l, bindings::klp_object, node))
@@ -45,7 +45,7 @@ pub(crate) unsafe fn objects(patch: Patch) -> impl Iterator<Item = Object> {
 ///
 /// # Safety
 /// As for [`objects`].
-pub(crate) unsafe fn funcs(obj: Object) -> impl Iterator<Item = Func> {
+pub(crate) unsafe fn funcs(obj: Object) -> impl Iterator<Item = Func> + Clone {
     // SAFETY: per the function's contract.
     unsafe { list::iter(&raw mut (*obj).func_list) }
         .map(|l| container_of!(l, bindings::klp_func, node))

@@ -342,7 +342,7 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
                     objects::obj_name(obj)
                 )
             })?;
-            if let Err(e) = ftrace::patch_object(&lock, obj) {
+            if let Err(e) = ftrace::patch_object(&mut lock, obj) {
                 pr_warn!(
                     "failed to apply patch '{}' to module '{}' ({})\n",
                     objects::patch_name(patch),

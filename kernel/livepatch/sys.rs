@@ -20,9 +20,7 @@ pub(crate) mod glue {
         pub(crate) static mut klp_mutex: bindings::mutex;
         pub(crate) fn klp_glue_cond_resched(enable: bool);
         pub(crate) fn klp_glue_current() -> *mut bindings::task_struct;
-        pub(crate) fn klp_glue_recursion_trylock(ip: c_ulong, parent_ip: c_ulong) -> c_int;
-        pub(crate) fn klp_glue_recursion_unlock(bit: c_int);
-        pub(crate) fn klp_glue_set_ip(fregs: *mut bindings::ftrace_regs, ip: c_ulong);
+        pub(crate) fn klp_glue_fops() -> *mut bindings::ftrace_ops;
         pub(crate) fn klp_glue_patch_pending(task: *mut bindings::task_struct) -> bool;
         pub(crate) fn klp_glue_set_patch_pending(task: *mut bindings::task_struct, pending: bool);
         pub(crate) fn klp_glue_test_and_clear_patch_pending(
