@@ -9,7 +9,7 @@ KLP_PACKAGES=(
 	make flex bison bc cpio kmod xz-utils libelf-dev libssl-dev dwarves
 	python3 perl libc6-dev git rsync ca-certificates
 	# make htmldocs (scripts/klp check)
-	python3-sphinx
+	python3-sphinx python3-yaml
 	clang lld llvm
 	rustc rust-src rustfmt rust-clippy cargo bindgen
 	# guest: QEMU, virtme-ng and what its init needs
@@ -237,7 +237,15 @@ do_build() {
 	kmake >"$out/build.log" 2>&1 || { grep -E -B2 -A8 'error|Error' "$out/build.log" | head -60 >&2; die "kernel build failed (log: $out/build.log)"; }
 	# The selftests (upstream's and the project's) build their modules
 	# against the tree, in place, and are installed into the build tree.
-	local t
+	local t stamp=$KLP_SRC/.git/klp-selftests-built-for
+	# The selftest modules are built in the source tree, shared by the
+	# flavors: modules built against another flavor's kernel must go.
+	if [ "$(cat "$stamp" 2>/dev/null)" != "$KLP_FLAVOR" ]; then
+		for t in $KLP_SELFTESTS; do
+			git -C "$KLP_SRC" clean -q -f -d -x -- "tools/testing/selftests/$t"
+		done
+		echo "$KLP_FLAVOR" >"$stamp"
+	fi
 	for t in $KLP_SELFTESTS; do
 		[ -d "$KLP_SRC/tools/testing/selftests/$t" ] || continue
 		mkdir -p "$out/kselftest/$t"
@@ -574,11 +582,15 @@ klp_main() {
 	# shell, a helper) waits here instead of racing on the kernel tree.
 	case "$cmd" in
 	setup|config|build|run|test|shell|check|rust-analyzer|export-series|bench)
-		mkdir -p "$KLP_CACHE"
-		exec 9>"$KLP_CACHE/.lock"
-		if ! flock -n 9; then
-			log "waiting for another scripts/klp command on $KLP_CACHE"
-			flock 9
+		# KLP_LOCKED=1: the caller holds the lock already (a wrapper
+		# that runs several commands in a row under one flock).
+		if [ "${KLP_LOCKED:-}" != 1 ]; then
+			mkdir -p "$KLP_CACHE"
+			exec 9>"$KLP_CACHE/.lock"
+			if ! flock -n 9; then
+				log "waiting for another scripts/klp command on $KLP_CACHE"
+				flock 9
+			fi
 		fi
 		;;
 	esac
