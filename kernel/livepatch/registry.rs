@@ -234,6 +234,14 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: Patch) -> c_int {
         return ENODEV.to_errno();
     }
     let mut lock = KlpLock::lock();
+    // A second call for a registered patch must not set it up again.
+    if patches(&lock).any(|p| p == patch) {
+        pr_err!(
+            "patch '{}' is already registered\n",
+            objects::patch_name(patch)
+        );
+        return EINVAL.to_errno();
+    }
     if let Err(e) = state::check_compatible(&mut lock, patch) {
         pr_err!(
             "Livepatch patch ({}) is not compatible with the already installed livepatches.\n",

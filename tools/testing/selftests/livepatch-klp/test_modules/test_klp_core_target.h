@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The functions of test_klp_core_target that the livepatches of the core
+ * selftests replace (they find them by name, through kallsyms).
+ */
+#ifndef _TEST_KLP_CORE_TARGET_H
+#define _TEST_KLP_CORE_TARGET_H
+
+#include <linux/types.h>
+
+const char *test_klp_core_target_a(void);
+const char *test_klp_core_target_b(void);
+const char *test_klp_core_target_c(void);
+const char *test_klp_core_target_d(void);
+void test_klp_core_target_busy(const bool *block);
+
+#endif
