@@ -297,8 +297,9 @@ vm() {
 	probe_kvm
 	[ "$KLP_ACCEL" = kvm ] || opts+=(--disable-kvm)
 	[ -n "${KLP_QEMU_OPTS:-}" ] && opts+=(--qemu-opts="$KLP_QEMU_OPTS")
+	# The kernel crate's doctests (KUnit) run at boot.
 	in_root vng --run "$out" --force-9p --user root --cpus 2 --memory 2G \
-		"${opts[@]}" "$@"
+		--append "kunit.enable=1" "${opts[@]}" "$@"
 }
 
 # --- subcommands --------------------------------------------------------------

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Stress: enable, disable and atomically replace livepatches, C and Rust,
-# with states and shadow variables, KLP_STRESS_OPS times (default 200
+# with states and shadow variables, KLP_STRESS_OPS times (default 45
 # operations), while the guest forks and execs, loads and unloads a
 # patched target module, and keeps tasks running in a patched function.
 # Each round the state sample's shadow variable is freed exactly once;
@@ -12,7 +12,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../livepatch/functions.sh"
 
-OPS=${KLP_STRESS_OPS:-200}
+OPS=${KLP_STRESS_OPS:-45}
 SYSFS=/sys/kernel/livepatch
 SAMPLES=$KDIR/samples/livepatch
 UP=$HERE/../livepatch/test_modules

@@ -11,7 +11,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 dmesg | grep -q 'livepatch: Rust core' ||
 	skip "the Rust livepatch API needs the Rust livepatch core"
 dmesg | grep -q 'rust_doctest_kernel_' ||
-	skip "the kernel crate's doctests did not run (CONFIG_RUST_KERNEL_DOCTESTS is off)"
+	skip "the kernel crate's doctests did not run at boot (CONFIG_RUST_KERNEL_DOCTESTS off, or KUnit not enabled at boot: CONFIG_KUNIT_DEFAULT_ENABLED / kunit.enable=1)"
 
 start_test "kernel::livepatch rustdoc examples as KUnit tests"
 
