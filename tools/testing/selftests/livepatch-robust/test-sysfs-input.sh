@@ -143,5 +143,6 @@ loop_until "[[ ! -e $SYSFS/$MOD_BUSY_PATCH ]]" ||
 unload_lp $MOD_BUSY_PATCH
 unload_mod $MOD_BUSY_TARGET
 [[ -z $(ls $SYSFS) ]] || die "livepatches left registered: $(ls $SYSFS)"
+echo "ok"
 
 exit 0
