@@ -52,8 +52,8 @@ pub type StateId = crate::ffi::c_ulong;
 ///     }
 /// }
 ///
-/// const FEATURE: State = State::new(42).callbacks::<Feature>();
-/// assert_eq!(FEATURE.into_id(), 42);
+/// let feature = State::new(42).callbacks::<Feature>();
+/// assert_eq!(feature.into_id(), 42);
 /// ```
 pub trait StateCallbacks {
     /// Prepares the change before any task runs the livepatch's code; an
@@ -222,12 +222,12 @@ impl StateInfo {
 ///
 /// // A state whose callbacks make and undo a change, which cannot be
 /// // undone while this livepatch is installed.
-/// const A: State = State::new(1).callbacks::<Feature>().block_disable(true);
+/// let _a = State::new(1).callbacks::<Feature>().block_disable(true);
 /// // A state that owns the shadow variables of `SV` (id 3).
-/// const B: State = State::shadow(SV);
+/// let b = State::shadow(SV);
 /// // A legacy state, version 2.
-/// const C: State = State::new(4).version(2);
-/// assert_eq!(B.into_id(), 3);
+/// let _c = State::new(4).version(2);
+/// assert_eq!(b.into_id(), 3);
 /// ```
 #[repr(transparent)]
 pub struct State(UnsafeCell<bindings::klp_state>);
