@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # klp_enable_patch() called a second time on a patch that is registered
-# (test_klp_core_bad.ko case=twice: the module's init calls it twice and
-# keeps the first registration): the second call must fail without
-# touching the registered patch, which then works, disables and goes as
-# any other.
+# (a write to test_klp_core_bad.ko's "again" parameter, once the patch is
+# enabled and its transition done, so that the log has one order): the
+# second call must fail without touching the registered patch, which then
+# works, disables and goes as any other.
 #
 # Linux 6.12 does not check this: its C core initialises the registered
 # patch's list head and kobjects again, which corrupts its list of patches
@@ -26,7 +26,11 @@ setup_config
 start_test "klp_enable_patch() twice on the same patch"
 
 ORIG=$(cat /proc/cmdline)
-load_lp $MOD_BAD case=twice
+load_lp $MOD_BAD
+log "% echo 1 > /sys/module/$MOD_BAD/parameters/again"
+if echo 1 2>/dev/null > "/sys/module/$MOD_BAD/parameters/again"; then
+	die "the second klp_enable_patch() succeeded"
+fi
 check_sysfs_value $MOD_BAD enabled 1
 [[ "$(cat /proc/cmdline)" == "$MOD_BAD: this is a good patch" ]] ||
 	die "/proc/cmdline is not patched: $(cat /proc/cmdline)"
@@ -36,14 +40,15 @@ disable_lp $MOD_BAD
 unload_lp $MOD_BAD
 [[ -z "$(ls -A "$KLP_SYSFS_DIR")" ]] || die "$KLP_SYSFS_DIR is not empty"
 
-check_result "% insmod test_modules/$MOD_BAD.ko case=twice
+check_result "% insmod test_modules/$MOD_BAD.ko
 livepatch: enabling patch '$MOD_BAD'
 livepatch: '$MOD_BAD': initializing patching transition
 livepatch: '$MOD_BAD': starting patching transition
 livepatch: '$MOD_BAD': completing patching transition
 livepatch: '$MOD_BAD': patching complete
+% echo 1 > /sys/module/$MOD_BAD/parameters/again
 livepatch: patch '$MOD_BAD' is already registered
-$MOD_BAD: second klp_enable_patch() of the same patch failed
+$MOD_BAD: klp_enable_patch() again: -22
 % echo 0 > $KLP_SYSFS_DIR/$MOD_BAD/enabled
 livepatch: '$MOD_BAD': initializing unpatching transition
 livepatch: '$MOD_BAD': starting unpatching transition

@@ -19,9 +19,10 @@
  *   longfunc   a function name of KSYM_NAME_LEN characters or more
  *   dupfunc    the same function twice in one object
  *   dupobj     vmlinux twice in one patch
- *   twice      "good", then klp_enable_patch() again on the same patch;
- *              the result of the second call is logged and the module
- *              keeps the first registration
+ *
+ * Writing to the "again" parameter calls klp_enable_patch() once more on the
+ * patch, which the module keeps registered: the call's result is logged and
+ * returned to the writer.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -58,13 +59,31 @@ static struct klp_patch patch = {
 	.objs = objs,
 };
 
+static int again_set(const char *val, const struct kernel_param *kp)
+{
+	int ret;
+
+	/* Not from insmod's command line: the init registers the patch. */
+	if (THIS_MODULE->state != MODULE_STATE_LIVE)
+		return -EBUSY;
+	ret = klp_enable_patch(&patch);
+	pr_info("klp_enable_patch() again: %d\n", ret);
+	return ret;
+}
+
+static const struct kernel_param_ops again_ops = {
+	.set = again_set,
+};
+module_param_cb(again, &again_ops, NULL, 0200);
+MODULE_PARM_DESC(again, "write anything: klp_enable_patch() on the patch again");
+
 static int set_up(const char *c)
 {
 	funcs[0].old_name = "cmdline_proc_show";
 	funcs[0].new_func = test_klp_core_bad_cmdline;
 	objs[0].funcs = funcs;
 
-	if (!strcmp(c, "good") || !strcmp(c, "twice")) {
+	if (!strcmp(c, "good")) {
 		return 0;
 	} else if (!strcmp(c, "empty")) {
 		objs[0].funcs = NULL;
@@ -112,18 +131,7 @@ static int __init test_klp_core_bad_init(void)
 		pr_err("unknown case '%s'\n", bad_case);
 		return ret;
 	}
-	ret = klp_enable_patch(&patch);
-	if (ret || strcmp(bad_case, "twice"))
-		return ret;
-
-	/*
-	 * The patch is registered: whatever the second call does, the module
-	 * must not fail its init now.
-	 */
-	ret = klp_enable_patch(&patch);
-	pr_info("second klp_enable_patch() of the same patch %s\n",
-		ret ? "failed" : "succeeded");
-	return 0;
+	return klp_enable_patch(&patch);
 }
 
 static void __exit test_klp_core_bad_exit(void)
