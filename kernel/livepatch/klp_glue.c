@@ -22,6 +22,7 @@
 #include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
+#include <linux/rhashtable.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/static_call.h>
@@ -225,8 +226,46 @@ bool klp_glue_schedule_work(struct work_struct *work)
 	return schedule_work(work);
 }
 
-/* The lock of the shadow variable table; shadow calls come from any context. */
+/*
+ * The shadow variable table.  The rhashtable lookup, insert and remove
+ * helpers are inline and take their parameters as a constant, hence these
+ * wrappers.  Writers hold klp_shadow_lock, taken with interrupts off
+ * because shadow calls come from any context.
+ */
+static const struct rhashtable_params klp_shadow_params = {
+	.head_offset = offsetof(struct klp_shadow_head, node),
+	.key_offset = offsetof(struct klp_shadow_head, key),
+	.key_len = sizeof(struct klp_shadow_key),
+	.automatic_shrinking = true,
+};
+
+static struct rhashtable klp_shadow_table;
 static DEFINE_SPINLOCK(klp_shadow_lock);
+
+int klp_glue_shadow_init(void)
+{
+	return rhashtable_init(&klp_shadow_table, &klp_shadow_params);
+}
+
+/* The caller is in an RCU read-side critical section. */
+struct klp_shadow_head *klp_glue_shadow_lookup(void *obj, unsigned long id)
+{
+	struct klp_shadow_key key = { .obj = obj, .id = id };
+
+	return rhashtable_lookup(&klp_shadow_table, &key, klp_shadow_params);
+}
+
+int klp_glue_shadow_insert(struct klp_shadow_head *shadow)
+{
+	return rhashtable_insert_fast(&klp_shadow_table, &shadow->node,
+				      klp_shadow_params);
+}
+
+void klp_glue_shadow_remove(struct klp_shadow_head *shadow)
+{
+	WARN_ON_ONCE(rhashtable_remove_fast(&klp_shadow_table, &shadow->node,
+					    klp_shadow_params));
+}
 
 unsigned long klp_glue_shadow_lock(void)
 {

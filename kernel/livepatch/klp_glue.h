@@ -8,6 +8,7 @@
 
 #include <linux/completion.h>
 #include <linux/ftrace.h>
+#include <linux/rhashtable-types.h>
 #include <linux/sched.h>
 #include <linux/workqueue.h>
 
@@ -37,6 +38,24 @@ void klp_glue_schedule_transition_work(unsigned long delay);
 void klp_glue_init_work(struct work_struct *work, work_func_t fn);
 void klp_glue_init_completion(struct completion *done);
 bool klp_glue_schedule_work(struct work_struct *work);
+/*
+ * The start of a shadow variable as the hash table sees it; the Rust core's
+ * variable (kernel/livepatch/shadow.rs) begins with the same fields.
+ */
+struct klp_shadow_key {
+	void *obj;
+	unsigned long id;
+};
+
+struct klp_shadow_head {
+	struct rhash_head node;
+	struct klp_shadow_key key;
+};
+
+int klp_glue_shadow_init(void);
+struct klp_shadow_head *klp_glue_shadow_lookup(void *obj, unsigned long id);
+int klp_glue_shadow_insert(struct klp_shadow_head *shadow);
+void klp_glue_shadow_remove(struct klp_shadow_head *shadow);
 unsigned long klp_glue_shadow_lock(void);
 void klp_glue_shadow_unlock(unsigned long flags);
 void klp_glue_debug(const char *msg);

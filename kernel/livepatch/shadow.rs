@@ -4,42 +4,63 @@
 //! (identified by its address) under a numeric id, without changing the
 //! object's layout.
 //!
-//! The `klp_shadow_*()` functions keep their 6.12 meaning.  Lookups take no
-//! lock: the table is read under RCU; writers serialise on a spinlock taken
-//! with interrupts off (shadow variables are used from any context), and a
-//! freed variable is released after a grace period.  A livepatch state with
+//! The `klp_shadow_*()` functions keep their 6.12 meaning.  The variables
+//! are kept in the kernel's resizable hash table (`rhashtable`, reached
+//! through `klp_glue.c`, keyed by object and id), so that a lookup stays
+//! O(1) with a million variables where the C core's 4,096 fixed buckets
+//! grow chains.  Lookups take no lock: the table is read under RCU;
+//! writers serialise on a spinlock taken with interrupts off (shadow
+//! variables are used from any context), and a freed variable is released
+//! after a grace period.  Every variable is also on one list, kept under
+//! the writers' lock, which [`free_all`] walks.  A livepatch state with
 //! `is_shadow` owns the variables of its id: the core frees them, through
 //! the state's destructor, when the state is removed ([`free_all`]).
 
 use crate::sys::glue;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::cell::UnsafeCell;
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::prelude::*;
 
+/// The part of a variable that the hash table sees, as
+/// `struct klp_shadow_head` of `klp_glue.h`: its link, then its key.
+#[repr(C)]
+pub(crate) struct ShadowHead {
+    node: bindings::rhash_head,
+    obj: *mut c_void,
+    id: c_ulong,
+}
+
 /// One shadow variable; the caller's data follows the header.
 #[repr(C)]
 struct Shadow {
-    /// Next variable of the bucket; published with release ordering.
-    next: AtomicPtr<Shadow>,
+    head: ShadowHead,
+    /// Neighbours on the list of all variables (writers' lock).
+    prev: *mut Shadow,
+    next: *mut Shadow,
     rcu: bindings::callback_head,
-    obj: *mut c_void,
-    id: c_ulong,
     /// Start of the data, aligned for any scalar type as in the C core.
     data: [u64; 0],
 }
 
-const HASH_BITS: u32 = 12;
+// `find` turns the table's pointer to the head into the variable.
+const _: () = assert!(core::mem::offset_of!(Shadow, head) == 0);
 
-/// The buckets: singly linked lists, newest first.
-static TABLE: [AtomicPtr<Shadow>; 1 << HASH_BITS] =
-    [const { AtomicPtr::new(core::ptr::null_mut()) }; 1 << HASH_BITS];
+/// The list of all variables, newest first; only touched under the
+/// writers' lock.
+struct AllVariables(UnsafeCell<*mut Shadow>);
 
-fn bucket(obj: *mut c_void) -> &'static AtomicPtr<Shadow> {
-    // hash_64() of the object's address, as the kernel's hash_ptr().
-    const GOLDEN_RATIO_64: u64 = 0x61c8_8646_80b5_83eb;
-    let h = (obj as u64).wrapping_mul(GOLDEN_RATIO_64) >> (64 - HASH_BITS);
-    &TABLE[h as usize]
+// SAFETY: the pointer is only read or written with the writers' lock held
+// (through `Guard::all`).
+unsafe impl Sync for AllVariables {}
+
+static ALL: AllVariables = AllVariables(UnsafeCell::new(core::ptr::null_mut()));
+
+/// Sets up the hash table; called once by the core's init, before any
+/// livepatch module can load.
+pub(crate) fn init() -> Result {
+    // SAFETY: called once, before any other use of the table.
+    kernel::error::to_result(unsafe { glue::klp_glue_shadow_init() })
 }
 
 /// The spinlock of the writers, with interrupts disabled.
@@ -49,6 +70,44 @@ impl Guard {
     fn lock() -> Guard {
         // SAFETY: the glue's spinlock is statically initialised.
         Guard(unsafe { glue::klp_glue_shadow_lock() })
+    }
+
+    /// The head of the list of all variables.
+    fn all(&mut self) -> &mut *mut Shadow {
+        // SAFETY: we hold the writers' lock, which serialises every access
+        // to `ALL`; the borrow of `self` keeps the lock held.
+        unsafe { &mut *ALL.0.get() }
+    }
+
+    /// Puts `s`, which is not yet published, on the list of all variables.
+    fn link(&mut self, s: *mut Shadow) {
+        let head = self.all();
+        // SAFETY: `s` is ours; `*head` is a live variable or null, and the
+        // list is ours under the lock.
+        unsafe {
+            (*s).prev = core::ptr::null_mut();
+            (*s).next = *head;
+            if let Some(first) = (*head).as_mut() {
+                first.prev = s;
+            }
+        }
+        *head = s;
+    }
+
+    /// Takes `s` off the list of all variables.
+    fn unlink(&mut self, s: *mut Shadow) {
+        // SAFETY: `s` and its neighbours are live variables on the list,
+        // which is ours under the lock.
+        unsafe {
+            let (prev, next) = ((*s).prev, (*s).next);
+            if let Some(n) = next.as_mut() {
+                n.prev = prev;
+            }
+            match prev.as_mut() {
+                Some(p) => p.next = next,
+                None => *self.all() = next,
+            }
+        }
     }
 }
 
@@ -82,28 +141,20 @@ fn data_of(s: *mut Shadow) -> *mut c_void {
     unsafe { (&raw mut (*s).data).cast() }
 }
 
-/// Finds the variable `(obj, id)`.  The caller is in an RCU read-side
-/// section or holds the writers' lock.
-fn find(obj: *mut c_void, id: c_ulong) -> Option<*mut Shadow> {
-    let mut cur = bucket(obj).load(Ordering::Acquire);
-    while !cur.is_null() {
-        // SAFETY: variables on a bucket stay allocated for the readers until
-        // a grace period after their removal.
-        unsafe {
-            if (*cur).obj == obj && (*cur).id == id {
-                return Some(cur);
-            }
-            cur = (*cur).next.load(Ordering::Acquire);
-        }
-    }
-    None
+/// Finds the variable `(obj, id)`.  The borrow of the RCU section keeps the
+/// variable allocated while the caller uses the result.
+fn find(_rcu: &RcuRead, obj: *mut c_void, id: c_ulong) -> Option<*mut Shadow> {
+    // SAFETY: in an RCU read-side section, as the lookup requires.
+    let head = unsafe { glue::klp_glue_shadow_lookup(obj, id) };
+    // `head` is the first field of a `Shadow` (`repr(C)`).
+    (!head.is_null()).then_some(head.cast::<Shadow>())
 }
 
 /// Returns the data of the shadow variable `id` of `obj`, or null.
 #[no_mangle]
 pub(crate) extern "C" fn klp_shadow_get(obj: *mut c_void, id: c_ulong) -> *mut c_void {
-    let _rcu = RcuRead::lock();
-    find(obj, id).map_or(core::ptr::null_mut(), data_of)
+    let rcu = RcuRead::lock();
+    find(&rcu, obj, id).map_or(core::ptr::null_mut(), data_of)
 }
 
 fn get_or_alloc(
@@ -137,18 +188,22 @@ fn get_or_alloc(
     if new.is_null() {
         return core::ptr::null_mut();
     }
-    let guard = Guard::lock();
+    let mut guard = Guard::lock();
+    let rcu = RcuRead::lock();
     // Somebody may have added it meanwhile.
-    if let Some(s) = find(obj, id) {
+    if let Some(s) = find(&rcu, obj, id) {
+        let data = data_of(s);
+        drop(rcu);
         drop(guard);
         // SAFETY: `new` was never published.
         unsafe { bindings::kfree(new.cast()) };
-        return existing(data_of(s));
+        return existing(data);
     }
+    drop(rcu);
     // SAFETY: `new` is ours until published below.
     unsafe {
-        (*new).obj = obj;
-        (*new).id = id;
+        (*new).head.obj = obj;
+        (*new).head.id = id;
     }
     if let Some(ctor) = ctor {
         // SAFETY: the livepatch's constructor, called as in the C core
@@ -162,15 +217,18 @@ fn get_or_alloc(
             return core::ptr::null_mut();
         }
     }
-    let head = bucket(obj);
-    // SAFETY: `new` is fully set up; publishing it with release ordering
-    // makes its fields visible to lock-free readers.
-    unsafe {
-        (*new)
-            .next
-            .store(head.load(Ordering::Relaxed), Ordering::Relaxed)
-    };
-    head.store(new, Ordering::Release);
+    // SAFETY: `new` is fully set up; the table publishes it to lock-free
+    // readers (with release ordering) and copies nothing.
+    let err = unsafe { glue::klp_glue_shadow_insert(&raw mut (*new).head) };
+    if err != 0 {
+        drop(guard);
+        // SAFETY: `new` was not published; the constructor's work is lost
+        // as when the C core fails its allocation after the constructor.
+        unsafe { bindings::kfree(new.cast()) };
+        pr_err!("Failed to add shadow variable (id {}): {}\n", id, err);
+        return core::ptr::null_mut();
+    }
+    guard.link(new);
     drop(guard);
     data_of(new)
 }
@@ -202,33 +260,18 @@ pub(crate) extern "C" fn klp_shadow_get_or_alloc(
     get_or_alloc(obj, id, size, gfp, ctor, ctor_data, false)
 }
 
-/// Unlinks the variable after `link` (held lock), calls `dtor` and frees
-/// it after a grace period.
-fn remove(link: &AtomicPtr<Shadow>, s: *mut Shadow, dtor: bindings::klp_shadow_dtor_t) {
-    // SAFETY: `s` is on the bucket and we hold the writers' lock; readers
-    // standing on `s` can still follow its `next`.
+/// Removes the variable `s` from the table and the list (held lock), calls
+/// `dtor` and frees it after a grace period.
+fn remove(guard: &mut Guard, s: *mut Shadow, dtor: bindings::klp_shadow_dtor_t) {
+    guard.unlink(s);
+    // SAFETY: `s` is in the table and we hold the writers' lock; readers
+    // that found it keep it until the grace period queued last.
     unsafe {
-        link.store((*s).next.load(Ordering::Relaxed), Ordering::Release);
+        glue::klp_glue_shadow_remove(&raw mut (*s).head);
         if let Some(dtor) = dtor {
-            dtor((*s).obj, data_of(s));
+            dtor((*s).head.obj, data_of(s));
         }
         bindings::kvfree_call_rcu(&raw mut (*s).rcu, s.cast());
-    }
-}
-
-/// Calls `f(link, variable)` for every variable of a bucket; `f` returns
-/// whether it removed the variable.  The caller holds the writers' lock.
-fn walk(head: &AtomicPtr<Shadow>, mut f: impl FnMut(&AtomicPtr<Shadow>, *mut Shadow) -> bool) {
-    let mut link = head;
-    loop {
-        let cur = link.load(Ordering::Relaxed);
-        if cur.is_null() {
-            return;
-        }
-        if !f(link, cur) {
-            // SAFETY: `cur` stays on the list: we hold the lock.
-            link = unsafe { &(*cur).next };
-        }
     }
 }
 
@@ -239,17 +282,13 @@ pub(crate) extern "C" fn klp_shadow_free(
     id: c_ulong,
     dtor: bindings::klp_shadow_dtor_t,
 ) {
-    let _guard = Guard::lock();
-    let mut done = false;
-    walk(bucket(obj), |link, s| {
-        // SAFETY: under the lock.
-        if !done && unsafe { (*s).obj == obj && (*s).id == id } {
-            remove(link, s, dtor);
-            done = true;
-            return true;
-        }
-        false
-    });
+    let mut guard = Guard::lock();
+    let rcu = RcuRead::lock();
+    let found = find(&rcu, obj, id);
+    drop(rcu);
+    if let Some(s) = found {
+        remove(&mut guard, s, dtor);
+    }
 }
 
 /// Frees every shadow variable `id`, calling `dtor` on each.
@@ -261,18 +300,18 @@ pub(crate) extern "C" fn klp_shadow_free_all(id: c_ulong, dtor: bindings::klp_sh
 /// Frees every shadow variable `id` (the garbage collection of states);
 /// returns how many there were.
 pub(crate) fn free_all(id: c_ulong, dtor: bindings::klp_shadow_dtor_t) -> usize {
-    let _guard = Guard::lock();
+    let mut guard = Guard::lock();
     let mut n = 0;
-    for head in TABLE.iter() {
-        walk(head, |link, s| {
-            // SAFETY: under the lock.
-            if unsafe { (*s).id } == id {
-                remove(link, s, dtor);
-                n += 1;
-                return true;
-            }
-            false
-        });
+    let mut cur = *guard.all();
+    while !cur.is_null() {
+        // SAFETY: `cur` is on the list, which is ours under the lock; its
+        // successor is read before it is removed.
+        let (next, cur_id) = unsafe { ((*cur).next, (*cur).head.id) };
+        if cur_id == id {
+            remove(&mut guard, cur, dtor);
+            n += 1;
+        }
+        cur = next;
     }
     n
 }

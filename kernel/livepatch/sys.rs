@@ -47,6 +47,13 @@ pub(crate) mod glue {
         );
         pub(crate) fn klp_glue_init_completion(done: *mut bindings::completion);
         pub(crate) fn klp_glue_schedule_work(work: *mut bindings::work_struct) -> bool;
+        pub(crate) fn klp_glue_shadow_init() -> c_int;
+        pub(crate) fn klp_glue_shadow_lookup(
+            obj: *mut c_void,
+            id: c_ulong,
+        ) -> *mut crate::shadow::ShadowHead;
+        pub(crate) fn klp_glue_shadow_insert(shadow: *mut crate::shadow::ShadowHead) -> c_int;
+        pub(crate) fn klp_glue_shadow_remove(shadow: *mut crate::shadow::ShadowHead);
         pub(crate) fn klp_glue_shadow_lock() -> c_ulong;
         pub(crate) fn klp_glue_shadow_unlock(flags: c_ulong);
         pub(crate) fn klp_glue_debug(msg: *const c_char);
