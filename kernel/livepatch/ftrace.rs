@@ -20,6 +20,7 @@
 use crate::list::{self, container_of};
 use crate::objects::{self, Func, Object, Patch};
 use crate::sys::{self, glue, KlpLock, Locked, Name};
+use crate::{state_plan, transition};
 use core::sync::atomic::{fence, AtomicBool, AtomicPtr, Ordering};
 use kernel::bindings;
 use kernel::error::{code::*, Error, Result};
@@ -115,7 +116,8 @@ pub(crate) extern "C" fn klp_rust_target(ip: c_ulong) -> c_ulong {
             // Order func->transition before task->patch_state (see
             // klp_update_patch_state and __klp_disable_patch in the C core).
             fence(Ordering::Acquire);
-            if sys::patch_state(sys::current()) == bindings::KLP_TRANSITION_UNPATCHED as i32 {
+            let task = transition::to_target(sys::patch_state(sys::current()));
+            if !state_plan::runs_top(true, task) {
                 // The task still runs the previous version: the next one
                 // on the stack, or the original function when none.
                 node = list::next_rcu(node);

@@ -533,24 +533,52 @@ pub(crate) fn init_patch(lock: &mut KlpLock, patch: Patch) -> Result {
 }
 
 /// Finds the object of `patch` that patches the same thing as `old`.
-fn find_object(patch: Patch, old: Object) -> Option<Object> {
-    // SAFETY: klp_mutex held by the caller; both patches are set up.
-    unsafe { objects(patch) }.find(|&obj| {
-        if is_module(old) {
-            // SAFETY: as above.
-            is_module(obj) && c_streq(unsafe { (*old).name }, unsafe { (*obj).name })
-        } else {
-            !is_module(obj)
-        }
-    })
+/// Whether `a` and `b` name the same object: vmlinux, or one module.
+fn same_object(a: Object, b: Object) -> bool {
+    if is_module(a) {
+        // SAFETY: objects of set-up patches; klp_mutex held by the caller.
+        is_module(b) && c_streq(unsafe { (*a).name }, unsafe { (*b).name })
+    } else {
+        !is_module(b)
+    }
 }
 
-fn find_func(obj: Object, old: Func) -> Option<Func> {
-    // SAFETY: as in `find_object`.
-    unsafe { funcs(obj) }.find(|&func| {
+/// Whether `a` and `b` patch the same symbol (name and position).
+fn same_func(a: Func, b: Func) -> bool {
+    // SAFETY: functions of set-up patches; klp_mutex held by the caller.
+    let (a, b) = unsafe { (&*a, &*b) };
+    c_streq(a.old_name, b.old_name) && sympos_eq(a.old_sympos, b.old_sympos)
+}
+
+fn find_object(patch: Patch, old: Object) -> Option<Object> {
+    // SAFETY: klp_mutex held by the caller; the patch is set up.
+    unsafe { objects(patch) }.find(|&obj| same_object(old, obj))
+}
+
+/// A function of a patch as atomic replace compares them: the same symbol
+/// in the same object.
+#[derive(Clone, Copy)]
+struct FuncRef {
+    obj: Object,
+    func: Func,
+}
+
+impl PartialEq for FuncRef {
+    fn eq(&self, other: &Self) -> bool {
+        same_object(self.obj, other.obj) && same_func(self.func, other.func)
+    }
+}
+
+/// The functions of `patch` with their objects.
+///
+/// # Safety
+/// As for [`objects`]; no object or function of `patch` may be removed
+/// while the iterator lives.
+unsafe fn func_refs(patch: Patch) -> impl Iterator<Item = FuncRef> + Clone {
+    // SAFETY: per the function's contract.
+    unsafe { objects(patch) }.flat_map(|obj| {
         // SAFETY: as above.
-        let (f, o) = unsafe { (&*func, &*old) };
-        c_streq(o.old_name, f.old_name) && sympos_eq(o.old_sympos, f.old_sympos)
+        unsafe { funcs(obj) }.map(move |func| FuncRef { obj, func })
     })
 }
 
@@ -629,23 +657,28 @@ fn alloc_func_nop(obj: Object, old: Func) -> Result<Func> {
 /// patch patches and `patch` does not: atomic replace then reverts those
 /// functions to the original code.
 fn add_nops(lock: &mut KlpLock, patch: Patch) -> Result {
-    for old_patch in crate::registry::patches(lock) {
-        // SAFETY: registered patches are set up; klp_mutex held.
-        for old_obj in unsafe { objects(old_patch) } {
-            let obj = match find_object(patch, old_obj) {
-                Some(o) => o,
-                // SAFETY: as above.
-                None => alloc_object_dynamic(patch, unsafe { (*old_obj).name })?,
-            };
-            // SAFETY: as above.
-            for old_func in unsafe { funcs(old_obj) } {
-                if find_func(obj, old_func).is_none() {
-                    alloc_func_nop(obj, old_func)?;
-                }
-            }
+    let registered = crate::registry::patches(lock).flat_map(|p| {
+        // SAFETY: registered patches are set up and stay while klp_mutex is
+        // held; nothing of them is removed here.
+        unsafe { func_refs(p) }
+    });
+    // SAFETY: `patch` is set up; adding nops to it while the plan runs is
+    // safe because each walk of it ends before `f` adds to it.
+    let new = unsafe { func_refs(patch) };
+    let mut res = Ok(());
+    // The plan (shared with the host model) says which functions need one.
+    crate::state_plan::for_each_nop(registered, new, |old: FuncRef| {
+        if res.is_err() {
+            return;
         }
-    }
-    Ok(())
+        let obj = match find_object(patch, old.obj) {
+            Some(o) => Ok(o),
+            // SAFETY: `old.obj` belongs to a registered patch.
+            None => alloc_object_dynamic(patch, unsafe { (*old.obj).name }),
+        };
+        res = obj.and_then(|obj| alloc_func_nop(obj, old.func).map(|_| ()));
+    });
+    res
 }
 
 /// Frees a nop function (kobject release).

@@ -42,7 +42,7 @@ pub(crate) fn init() {
 ///
 /// The iterator does not borrow the guard, so that the loop body can use
 /// it; it must not outlive it, nor be used across [`KlpLock::unlocked`].
-pub(crate) fn patches(_lock: &KlpLock) -> impl Iterator<Item = Patch> {
+pub(crate) fn patches(_lock: &KlpLock) -> impl Iterator<Item = Patch> + Clone {
     let head = PATCHES.as_ptr();
     // SAFETY: the list changes only under klp_mutex, which the caller holds
     // while iterating; only the entry just returned may be removed.

@@ -14,6 +14,7 @@ use crate::callbacks;
 use crate::ftrace;
 use crate::objects::{self, Func, Patch};
 use crate::registry;
+use crate::state_plan::{self, Target};
 use crate::sys::{self, glue, klp_debug, KlpLock, Name};
 use core::sync::atomic::{fence, AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use kernel::bindings;
@@ -33,8 +34,16 @@ static TRANSITION_PATCH: AtomicPtr<bindings::klp_patch> = AtomicPtr::new(core::p
 /// The state tasks switch to: `KLP_TRANSITION_*`.  Written under
 /// `klp_mutex`, read locklessly by the scheduler hooks.
 static TARGET_STATE: AtomicI32 = AtomicI32::new(IDLE);
-/// Retries of the current transition.
+/// One-second retries of the current transition.
 static SIGNALS_CNT: AtomicU32 = AtomicU32::new(0);
+/// Quick retries of the current transition so far.
+static QUICK_CNT: AtomicU32 = AtomicU32::new(0);
+/// Retries sooner than the one-second cadence: after 1, 2, 4, .. jiffies.
+/// A task that could not switch at the first try (often the idle task of a
+/// busy CPU, or a task just running) usually can a moment later, so that a
+/// transition need not wait a whole second; the few extra walks of the task
+/// list are bounded by this count.
+const QUICK_RETRIES: u32 = 6;
 
 /// The patch in transition, if any.
 pub(crate) fn patch() -> Option<Patch> {
@@ -45,6 +54,24 @@ pub(crate) fn patch() -> Option<Patch> {
 /// The target state of the running transition (`KLP_TRANSITION_*`).
 pub(crate) fn target() -> c_int {
     TARGET_STATE.load(Ordering::Relaxed)
+}
+
+/// A task's patch state (`KLP_TRANSITION_*`) as the shared plan names it;
+/// `None` for `KLP_TRANSITION_IDLE`.
+#[inline]
+pub(crate) fn to_target(state: c_int) -> Option<Target> {
+    match state {
+        PATCHED => Some(Target::Patched),
+        UNPATCHED => Some(Target::Unpatched),
+        _ => None,
+    }
+}
+
+fn from_target(target: Target) -> c_int {
+    match target {
+        Target::Patched => PATCHED,
+        Target::Unpatched => UNPATCHED,
+    }
 }
 
 fn dir(state: c_int) -> &'static str {
@@ -126,7 +153,11 @@ fn set_funcs_transition(patch: Patch, on: bool) {
 /// Prepares a transition of `patch` to `state`: every task starts in the
 /// opposite state; the functions are marked in transition.
 pub(crate) fn init(_lock: &mut KlpLock, patch: Patch, state: c_int) {
-    let initial = if state == PATCHED { UNPATCHED } else { PATCHED };
+    let Some(goal) = to_target(state) else {
+        pr_err!("transition to an unknown state {}\n", state);
+        return;
+    };
+    let initial = from_target(state_plan::task_initial(goal));
     if target() != IDLE {
         pr_err!("transition already initialised\n");
     }
@@ -163,6 +194,7 @@ pub(crate) fn start(_lock: &mut KlpLock) {
     // SAFETY: plain call of the glue.
     unsafe { glue::klp_glue_cond_resched(true) };
     SIGNALS_CNT.store(0, Ordering::Relaxed);
+    QUICK_CNT.store(0, Ordering::Relaxed);
 }
 
 /// The reason a task could not switch.
@@ -178,7 +210,7 @@ fn func_on_stack(lock: &KlpLock, func: Func, entries: &[kernel::ffi::c_ulong]) -
     // switch runs in a hook under which the transition cannot end (see
     // `try_switch_task`); funcs stay valid.
     let f = unsafe { &*func };
-    let (addr, size) = if target() == UNPATCHED {
+    let (addr, size) = if to_target(target()).is_some_and(state_plan::leaves_new) {
         (f.new_func as usize, f.new_size)
     } else {
         match ftrace::previous(lock, func) {
@@ -380,6 +412,13 @@ pub(crate) fn try_complete(lock: &mut KlpLock) {
         }
     });
     if !complete {
+        let quick = QUICK_CNT.load(Ordering::Relaxed);
+        if quick < QUICK_RETRIES {
+            QUICK_CNT.store(quick + 1, Ordering::Relaxed);
+            // SAFETY: plain call of the glue.
+            unsafe { glue::klp_glue_schedule_transition_work(1 << quick) };
+            return;
+        }
         let cnt = SIGNALS_CNT.load(Ordering::Relaxed);
         if cnt != 0 && cnt % SIGNALS_TIMEOUT == 0 {
             send_signals();
@@ -397,7 +436,6 @@ pub(crate) fn try_complete(lock: &mut KlpLock) {
     unsafe { glue::klp_glue_cond_resched(false) };
     let Some(patch) = patch() else { return };
     complete_transition(lock);
-    // SAFETY: klp_mutex held.
     // SAFETY: klp_mutex held.
     let (enabled, replace) = unsafe { ((*patch).enabled, (*patch).replace) };
     if !enabled {
@@ -497,6 +535,7 @@ pub(crate) fn cancel(lock: &mut KlpLock) {
 pub(crate) fn reverse(lock: &mut KlpLock) {
     let Some(patch) = patch() else { return };
     let state = target();
+    let Some(goal) = to_target(state) else { return };
     klp_debug!(
         "'{}': reversing transition from {}",
         objects::patch_name(patch),
@@ -511,7 +550,7 @@ pub(crate) fn reverse(lock: &mut KlpLock) {
     synchronize();
     // SAFETY: klp_mutex held.
     unsafe { (*patch).enabled = !(*patch).enabled };
-    let new = if state == PATCHED { UNPATCHED } else { PATCHED };
+    let new = from_target(goal.opposite());
     TARGET_STATE.store(new, Ordering::Relaxed);
     // The target before the TIF_PATCH_PENDING writes of `start`.
     fence(Ordering::Release);
