@@ -86,6 +86,27 @@ setup_root() {
 		in_root apt-get clean
 		echo "$want" >"$KLP_ROOT/.klp-packages"
 	fi
+	setup_kpatch
+}
+
+# Debian's kpatch runtime tool, for the selftest that drives livepatches
+# with it.  Its package depends on kpatch-build's whole toolchain (TeX and
+# Ghostscript included), none of which "kpatch load/list/unload" uses: the
+# package is unpacked into /opt/kpatch of the root (the guest's /) instead
+# of installed.
+KLP_KPATCH=/opt/kpatch
+setup_kpatch() {
+	local dir=$KLP_ROOT$KLP_KPATCH
+	[ -x "$dir/usr/sbin/kpatch" ] && return 0
+	log "unpacking Debian's kpatch tool into the root (first time only)"
+	rm -rf "$dir"
+	in_root sh -c 'set -e; d=$(mktemp -d); cd "$d"
+		apt-get download -q kpatch
+		rm -rf "$1.partial"
+		dpkg-deb -x kpatch_*.deb "$1.partial"
+		mv "$1.partial" "$1"; rm -rf "$d"' sh "$KLP_KPATCH" \
+		>>"$KLP_CACHE/apt.log" 2>&1 ||
+		{ tail -n 10 "$KLP_CACHE/apt.log" >&2; die "unpacking kpatch failed"; }
 }
 
 # --- the kernel source --------------------------------------------------------
