@@ -15,6 +15,7 @@
 
 #include <linux/cpu.h>
 #include <linux/ftrace.h>
+#include <linux/hash.h>
 #include <linux/init.h>
 #include <linux/livepatch.h>
 #include <linux/module.h>
@@ -230,12 +231,24 @@ bool klp_glue_schedule_work(struct work_struct *work)
  * The shadow variable table.  The rhashtable lookup, insert and remove
  * helpers are inline and take their parameters as a constant, hence these
  * wrappers.  Writers hold klp_shadow_lock, taken with interrupts off
- * because shadow calls come from any context.
+ * because shadow calls come from any context.  The table starts with the
+ * C core's 4,096 buckets and grows as needed.
  */
+static u32 klp_shadow_hashfn(const void *data, u32 len, u32 seed)
+{
+	const struct klp_shadow_key *key = data;
+
+	return hash_64((unsigned long)key->obj ^ (key->id * GOLDEN_RATIO_64) ^ seed,
+		       32);
+}
+
 static const struct rhashtable_params klp_shadow_params = {
 	.head_offset = offsetof(struct klp_shadow_head, node),
 	.key_offset = offsetof(struct klp_shadow_head, key),
 	.key_len = sizeof(struct klp_shadow_key),
+	.hashfn = klp_shadow_hashfn,
+	.nelem_hint = 3072,
+	.min_size = 4096,
 	.automatic_shrinking = true,
 };
 
@@ -247,12 +260,19 @@ int klp_glue_shadow_init(void)
 	return rhashtable_init(&klp_shadow_table, &klp_shadow_params);
 }
 
-/* The caller is in an RCU read-side critical section. */
+/*
+ * As klp_shadow_get() of the C core, the result is used after the RCU
+ * read-side section: the caller owns the variable's lifetime.
+ */
 struct klp_shadow_head *klp_glue_shadow_lookup(void *obj, unsigned long id)
 {
 	struct klp_shadow_key key = { .obj = obj, .id = id };
+	struct klp_shadow_head *shadow;
 
-	return rhashtable_lookup(&klp_shadow_table, &key, klp_shadow_params);
+	rcu_read_lock();
+	shadow = rhashtable_lookup(&klp_shadow_table, &key, klp_shadow_params);
+	rcu_read_unlock();
+	return shadow;
 }
 
 int klp_glue_shadow_insert(struct klp_shadow_head *shadow)

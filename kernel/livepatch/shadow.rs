@@ -118,33 +118,16 @@ impl Drop for Guard {
     }
 }
 
-/// RCU read-side critical section.
-struct RcuRead;
-
-impl RcuRead {
-    fn lock() -> RcuRead {
-        // SAFETY: paired with the unlock in `drop`.
-        unsafe { glue::klp_glue_rcu_read_lock() };
-        RcuRead
-    }
-}
-
-impl Drop for RcuRead {
-    fn drop(&mut self) {
-        // SAFETY: paired with `lock`.
-        unsafe { glue::klp_glue_rcu_read_unlock() };
-    }
-}
-
 fn data_of(s: *mut Shadow) -> *mut c_void {
     // SAFETY: `s` points to a live variable; `data` is within it.
     unsafe { (&raw mut (*s).data).cast() }
 }
 
-/// Finds the variable `(obj, id)`.  The borrow of the RCU section keeps the
-/// variable allocated while the caller uses the result.
-fn find(_rcu: &RcuRead, obj: *mut c_void, id: c_ulong) -> Option<*mut Shadow> {
-    // SAFETY: in an RCU read-side section, as the lookup requires.
+/// Finds the variable `(obj, id)`.  As the C core's lookup, the result
+/// stays valid as long as the caller keeps the variable from being freed
+/// (the writers' lock, or the livepatch's own rules).
+fn find(obj: *mut c_void, id: c_ulong) -> Option<*mut Shadow> {
+    // SAFETY: the lookup reads the table under RCU by itself.
     let head = unsafe { glue::klp_glue_shadow_lookup(obj, id) };
     // `head` is the first field of a `Shadow` (`repr(C)`).
     (!head.is_null()).then_some(head.cast::<Shadow>())
@@ -153,8 +136,7 @@ fn find(_rcu: &RcuRead, obj: *mut c_void, id: c_ulong) -> Option<*mut Shadow> {
 /// Returns the data of the shadow variable `id` of `obj`, or null.
 #[no_mangle]
 pub(crate) extern "C" fn klp_shadow_get(obj: *mut c_void, id: c_ulong) -> *mut c_void {
-    let rcu = RcuRead::lock();
-    find(&rcu, obj, id).map_or(core::ptr::null_mut(), data_of)
+    find(obj, id).map_or(core::ptr::null_mut(), data_of)
 }
 
 fn get_or_alloc(
@@ -189,17 +171,14 @@ fn get_or_alloc(
         return core::ptr::null_mut();
     }
     let mut guard = Guard::lock();
-    let rcu = RcuRead::lock();
     // Somebody may have added it meanwhile.
-    if let Some(s) = find(&rcu, obj, id) {
+    if let Some(s) = find(obj, id) {
         let data = data_of(s);
-        drop(rcu);
         drop(guard);
         // SAFETY: `new` was never published.
         unsafe { bindings::kfree(new.cast()) };
         return existing(data);
     }
-    drop(rcu);
     // SAFETY: `new` is ours until published below.
     unsafe {
         (*new).head.obj = obj;
@@ -283,10 +262,7 @@ pub(crate) extern "C" fn klp_shadow_free(
     dtor: bindings::klp_shadow_dtor_t,
 ) {
     let mut guard = Guard::lock();
-    let rcu = RcuRead::lock();
-    let found = find(&rcu, obj, id);
-    drop(rcu);
-    if let Some(s) = found {
+    if let Some(s) = find(obj, id) {
         remove(&mut guard, s, dtor);
     }
 }
