@@ -8,7 +8,10 @@
 //! their stack is reliable and free of the affected functions, when they
 //! return to user space, in the idle loop, or in `cond_resched()`.  Tasks
 //! that do not switch get a fake signal (or a wake-up for kthreads) every
-//! [`SIGNALS_TIMEOUT`] retries; the administrator may force the rest.
+//! [`SIGNALS_TIMEOUT`] one-second retries, after [`QUICK_RETRIES`] quick
+//! ones; the administrator may force the rest.  One walk of the tasks
+//! checks at most [`CHECKS_PER_WALK`] stacks, the next one goes on after
+//! the CPU was given up.
 
 use crate::callbacks;
 use crate::ftrace;
@@ -44,6 +47,15 @@ static QUICK_CNT: AtomicU32 = AtomicU32::new(0);
 /// transition need not wait a whole second; the few extra walks of the task
 /// list are bounded by this count.
 const QUICK_RETRIES: u32 = 6;
+/// Stack checks of one walk of the tasks at most.  A walk holds the
+/// tasklist lock, so it does not sleep and cannot be preempted: with many
+/// tasks, the checks are spread over several walks, and the work item that
+/// runs them gives the CPU up in between.
+const CHECKS_PER_WALK: u32 = 256;
+/// Where the next walk goes on, counted in tasks still pending that it
+/// passes over before it checks any: those that the walks of this sweep
+/// checked in vain.
+static RESUME_AT: AtomicU32 = AtomicU32::new(0);
 
 /// The patch in transition, if any.
 pub(crate) fn patch() -> Option<Patch> {
@@ -107,34 +119,56 @@ enum Kind {
 
 /// Calls `f` on every thread, then on the idle task of every possible CPU.
 fn for_each_task<F: FnMut(*mut bindings::task_struct, Kind)>(mut f: F) {
+    for_each_task_while(|t, kind| {
+        f(t, kind);
+        true
+    });
+}
+
+/// A walk of [`for_each_task_while`]: the closure, and whether it asked to
+/// stop.
+struct Walk<F> {
+    f: F,
+    stopped: bool,
+}
+
+/// Calls `f` on every thread, then on the idle task of every possible CPU,
+/// until it returns `false`.
+fn for_each_task_while<F: FnMut(*mut bindings::task_struct, Kind) -> bool>(f: F) {
     /// # Safety
-    /// `data` must be the closure of the walk.
-    unsafe extern "C" fn one<F: FnMut(*mut bindings::task_struct, Kind)>(
+    /// `data` must be the walk below.
+    unsafe extern "C" fn one<F: FnMut(*mut bindings::task_struct, Kind) -> bool>(
         t: *mut bindings::task_struct,
         data: *mut c_void,
     ) -> bool {
-        // SAFETY: `data` is the closure below, alive for the walk.
-        unsafe { (*(data as *mut F))(t, Kind::Thread) };
-        true
+        // SAFETY: `data` is the walk below, alive and not otherwise
+        // borrowed during the glue's walk.
+        let w = unsafe { &mut *(data as *mut Walk<F>) };
+        w.stopped = !(w.f)(t, Kind::Thread);
+        !w.stopped
     }
     /// # Safety
-    /// `data` must be the closure of the walk.
-    unsafe extern "C" fn idle<F: FnMut(*mut bindings::task_struct, Kind)>(
+    /// `data` must be the walk below.
+    unsafe extern "C" fn idle<F: FnMut(*mut bindings::task_struct, Kind) -> bool>(
         t: *mut bindings::task_struct,
         cpu: c_int,
         online: bool,
         data: *mut c_void,
     ) -> bool {
         // SAFETY: as above.
-        unsafe { (*(data as *mut F))(t, Kind::Idle(cpu, online)) };
-        true
+        let w = unsafe { &mut *(data as *mut Walk<F>) };
+        w.stopped = !(w.f)(t, Kind::Idle(cpu, online));
+        !w.stopped
     }
-    let data = &raw mut f as *mut c_void;
+    let mut walk = Walk { f, stopped: false };
+    let data = &raw mut walk as *mut c_void;
     // SAFETY: the glue calls back with live tasks under the tasklist lock
     // (and CPU hotplug lock for the idle tasks); `data` outlives the walks.
     unsafe {
         glue::klp_glue_walk_tasks(one::<F>, data);
-        glue::klp_glue_walk_idle_tasks(idle::<F>, data);
+        if !walk.stopped {
+            glue::klp_glue_walk_idle_tasks(idle::<F>, data);
+        }
     }
 }
 
@@ -195,6 +229,7 @@ pub(crate) fn start(_lock: &mut KlpLock) {
     unsafe { glue::klp_glue_cond_resched(true) };
     SIGNALS_CNT.store(0, Ordering::Relaxed);
     QUICK_CNT.store(0, Ordering::Relaxed);
+    RESUME_AT.store(0, Ordering::Relaxed);
 }
 
 /// The reason a task could not switch.
@@ -391,26 +426,55 @@ fn send_signals() {
 /// Tries to switch every task; completes the transition when all did, or
 /// schedules a retry.
 pub(crate) fn try_complete(lock: &mut KlpLock) {
-    let mut complete = true;
-    for_each_task(|t, kind| match kind {
-        Kind::Thread | Kind::Idle(_, true) => {
-            if !try_switch_task(t) {
-                complete = false;
-                if let Kind::Idle(cpu, _) = kind {
-                    // An idle task switches in its loop: make it go round.
-                    // SAFETY: `cpu` is an online CPU.
-                    unsafe { bindings::wake_up_if_idle(cpu) };
+    let mut skip = RESUME_AT.load(Ordering::Relaxed);
+    let mut skipped = 0;
+    let (mut checks, mut failed, mut stopped) = (0, 0, false);
+    for_each_task_while(|t, kind| {
+        match kind {
+            Kind::Thread | Kind::Idle(_, true) => {
+                if sys::patch_state(t) == target() {
+                    return true;
+                }
+                if skip > 0 {
+                    // Checked by an earlier walk of this sweep.
+                    skip -= 1;
+                    skipped += 1;
+                    return true;
+                }
+                if checks == CHECKS_PER_WALK {
+                    stopped = true;
+                    return false;
+                }
+                checks += 1;
+                if !try_switch_task(t) {
+                    failed += 1;
+                    if let Kind::Idle(cpu, _) = kind {
+                        // An idle task switches in its loop: make it go round.
+                        // SAFETY: `cpu` is an online CPU.
+                        unsafe { bindings::wake_up_if_idle(cpu) };
+                    }
+                }
+            }
+            Kind::Idle(_, false) => {
+                // An offline CPU's idle task runs nothing: switch it now.
+                if sys::patch_state(t) != target() {
+                    sys::set_patch_pending(t, false);
+                    sys::set_patch_state(t, target());
                 }
             }
         }
-        Kind::Idle(_, false) => {
-            // An offline CPU's idle task runs nothing: switch it now.
-            if sys::patch_state(t) != target() {
-                sys::set_patch_pending(t, false);
-                sys::set_patch_state(t, target());
-            }
-        }
+        true
     });
+    if stopped {
+        // Give the CPU up and go on where this walk stopped: the tasks
+        // still pending before that point are the skipped and the failed.
+        RESUME_AT.fetch_add(failed, Ordering::Relaxed);
+        // SAFETY: plain call of the glue.
+        unsafe { glue::klp_glue_schedule_transition_work(0) };
+        return;
+    }
+    RESUME_AT.store(0, Ordering::Relaxed);
+    let complete = skipped == 0 && failed == 0;
     if !complete {
         let quick = QUICK_CNT.load(Ordering::Relaxed);
         if quick < QUICK_RETRIES {

@@ -15,6 +15,8 @@
 #   can be removed later;
 # - patching blocked, reversed by writing 0 to enabled;
 # - unpatching blocked, reversed by writing 1 to enabled;
+# - patching blocked with 600 more tasks than usual (several walks of the
+#   tasks per sweep in the Rust core), completed when the worker leaves;
 # - unpatching blocked and forced: the core keeps the module's reference,
 #   so that the module can never be removed (the worker may still run its
 #   code).  This one leaves test_klp_core_busy loaded: it comes last.
@@ -257,6 +259,53 @@ livepatch: '$MOD_LIVEPATCH': completing patching transition
 livepatch: '$MOD_LIVEPATCH': patching complete
 % echo 0 > $PARAMS/block
 $NEW_BUSY exit
+% echo 0 > $LP_DIR/enabled
+livepatch: '$MOD_LIVEPATCH': initializing unpatching transition
+livepatch: '$MOD_LIVEPATCH': starting unpatching transition
+livepatch: '$MOD_LIVEPATCH': completing unpatching transition
+livepatch: '$MOD_LIVEPATCH': unpatching complete
+% rmmod $MOD_LIVEPATCH
+% rmmod $MOD_TARGET
+$MOD_TARGET: unloaded"
+
+
+start_test "a transition over more tasks than one walk of the tasks checks"
+
+# 600 sleeping processes more than the guest's own: the Rust core checks at
+# most 256 stacks a walk and goes on in the next one; the worker, blocked
+# in the patched function, is checked in every sweep until it leaves.
+SLEEPERS=()
+for i in $(seq 600); do
+	sleep 600 &
+	SLEEPERS+=($!)
+done
+load_mod $MOD_TARGET
+start_busy "$ORIG_BUSY"
+load_lp_nowait $MOD_LIVEPATCH
+expect_blocked 1
+stop_busy "$ORIG_BUSY"
+loop_until 'grep -q "^0$" "$LP_DIR/transition"' ||
+	die "the transition did not complete"
+expect_state "busy b c d"
+disable_lp $MOD_LIVEPATCH
+kill "${SLEEPERS[@]}"
+wait "${SLEEPERS[@]}" 2>/dev/null
+unload_lp $MOD_LIVEPATCH
+unload_mod $MOD_TARGET
+
+check_result "% insmod test_modules/$MOD_TARGET.ko
+$MOD_TARGET: loaded
+% echo 1 > $PARAMS/block
+% echo 1 > $PARAMS/busy
+$ORIG_BUSY enter
+% insmod test_modules/$MOD_LIVEPATCH.ko
+livepatch: enabling patch '$MOD_LIVEPATCH'
+livepatch: '$MOD_LIVEPATCH': initializing patching transition
+livepatch: '$MOD_LIVEPATCH': starting patching transition
+% echo 0 > $PARAMS/block
+$ORIG_BUSY exit
+livepatch: '$MOD_LIVEPATCH': completing patching transition
+livepatch: '$MOD_LIVEPATCH': patching complete
 % echo 0 > $LP_DIR/enabled
 livepatch: '$MOD_LIVEPATCH': initializing unpatching transition
 livepatch: '$MOD_LIVEPATCH': starting unpatching transition
