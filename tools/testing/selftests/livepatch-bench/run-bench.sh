@@ -220,7 +220,7 @@ bench_trans() {
 }
 
 bench_shadow() {
-	local level name op t0 t1
+	local level name op n t0 t1
 	for level in 1000 100000 1000000; do
 		case $level in
 		1000) name=1k ;;
@@ -228,9 +228,12 @@ bench_shadow() {
 		1000000) name=1m ;;
 		esac
 		ctl shadow_fill $level
+		# No more frees than live variables.
+		n=$SHADOW_OPS
+		[ "$n" -gt $level ] && n=$level
 		for op in alloc get free; do
-			ctl shadow_$op "$SHADOW_OPS"
-			out shadow_${op}_${name}_ns "$(awk -v a="$CTL_NS" -v n="$SHADOW_OPS" 'BEGIN { printf "%.1f", a / n }')"
+			ctl shadow_$op "$n"
+			out shadow_${op}_${name}_ns "$(awk -v a="$CTL_NS" -v n="$n" 'BEGIN { printf "%.1f", a / n }')"
 		done
 	done
 	ctl shadow_free_all
