@@ -9,6 +9,7 @@
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../livepatch/functions.sh"
+. "$HERE/functions-samples.sh"
 
 MOD_C=livepatch_sample
 MOD_RUST=rust_livepatch_cmdline
@@ -38,13 +39,6 @@ ORIG=$(cat /proc/cmdline)
 kpatch() {
 	log "% kpatch $*"
 	KPATCH_OUT=$("$KPATCH" "$@" 2>&1) || die "kpatch $* failed: $KPATCH_OUT"
-}
-
-expect_cmdline() {
-	local got
-
-	got=$(cat /proc/cmdline)
-	[[ "$got" == "$1" ]] || die "/proc/cmdline: '$got', expected '$1'"
 }
 
 # listed MOD STATE: "kpatch list" shows MOD in STATE, or not at all ("")

@@ -14,6 +14,7 @@
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../livepatch/functions.sh"
+. "$HERE/functions-samples.sh"
 
 C_DEMO1=livepatch_state_demo
 C_DEMO2=livepatch_state_demo2
@@ -40,33 +41,6 @@ ln -s "$SAMPLES/$RUST_LP.ko" "$SAMPLES/$RUST_DEMO.ko" "$WORK/test_modules/"
 ln -s "$HERE/../livepatch/test_modules/$C_LP.ko" "$WORK/test_modules/"
 cd "$WORK" || exit 1
 trap 'cleanup; rm -rf "$WORK"' EXIT INT TERM HUP
-
-# check_log(expected) - like check_result, but keeps every line that
-# mentions livepatch (the samples' own messages too).  The number of reads
-# in the C destructor's message becomes N: other programs read
-# /proc/cmdline too.
-check_log() {
-	local expect="$*" result
-
-	result=$(dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }' |
-		 grep -e 'livepatch' -e 'test_klp' |
-		 grep -v -e '\(tainting\|taints\) kernel' -e 'kselftest timestamp' |
-		 sed 's/^\[[ 0-9.]*\] //; s/count freed after [0-9]* read/count freed after N read/')
-	if [[ "$expect" == "$result" ]]; then
-		echo "ok"
-	else
-		echo -e "not ok\n\n$(diff -upr --label expected --label result <(echo "$expect") <(echo "$result"))\n"
-		die "livepatch kselftest(s) failed"
-	fi
-}
-
-expect_cmdline() {
-	local got
-
-	got=$(cat /proc/cmdline)
-	[[ "$got" == "$1" ]] ||
-		die "/proc/cmdline: '$got', expected '$1'"
-}
 
 # expect_cmdline_re(regex) - /proc/cmdline matches the extended regex
 expect_cmdline_re() {

@@ -8,6 +8,7 @@
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../livepatch/functions.sh"
+. "$HERE/functions-samples.sh"
 
 MOD_RUST=rust_livepatch_cmdline
 MOD_C=test_klp_livepatch
@@ -32,16 +33,6 @@ ln -s "$HERE/../livepatch/test_modules/$MOD_REPLACE.ko" "$WORK/test_modules/"
 	skip "$MOD_RUST.ko is not built (CONFIG_SAMPLE_LIVEPATCH_RUST)"
 cd "$WORK" || exit 1
 trap 'cleanup; rm -rf "$WORK"' EXIT INT TERM HUP
-
-expect_cmdline() {
-	local want="$1" got
-
-	got=$(cat /proc/cmdline)
-	if [[ "$got" != "$want" ]]; then
-		echo -e "not ok\n\n/proc/cmdline: '$got', expected '$want'\n"
-		die "livepatch kselftest(s) failed"
-	fi
-}
 
 ORIG=$(cat /proc/cmdline)
 

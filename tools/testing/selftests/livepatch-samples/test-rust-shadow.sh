@@ -16,6 +16,7 @@
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../livepatch/functions.sh"
+. "$HERE/functions-samples.sh"
 
 TARGET=livepatch_shadow_target
 FIX1=rust_livepatch_shadow_fix1
@@ -40,23 +41,6 @@ ln -s "$SAMPLES/livepatch-shadow-target.ko" "$WORK/test_modules/$TARGET.ko"
 ln -s "$SAMPLES/$FIX1.ko" "$SAMPLES/$FIX2.ko" "$WORK/test_modules/"
 cd "$WORK" || exit 1
 trap 'cleanup; rm -rf "$WORK"' EXIT INT TERM HUP
-
-# check_log(expected) - like check_result, but keeps every line that
-# mentions livepatch (the samples' own messages too)
-check_log() {
-	local expect="$*" result
-
-	result=$(dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }' |
-		 grep -e 'livepatch' |
-		 grep -v -e '\(tainting\|taints\) kernel' -e 'kselftest timestamp' |
-		 sed 's/^\[[ 0-9.]*\] //')
-	if [[ "$expect" == "$result" ]]; then
-		echo "ok"
-	else
-		echo -e "not ok\n\n$(diff -upr --label expected --label result <(echo "$expect") <(echo "$result"))\n"
-		die "livepatch kselftest(s) failed"
-	fi
-}
 
 # target(cmd) - writes cmd (alloc, free) to the target's proc file
 target() {

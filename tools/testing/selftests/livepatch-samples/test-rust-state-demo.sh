@@ -16,6 +16,7 @@
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../livepatch/functions.sh"
+. "$HERE/functions-samples.sh"
 
 DEMO1=rust_livepatch_state_demo
 DEMO2=rust_livepatch_state_demo2
@@ -38,31 +39,6 @@ ln -s "$SAMPLES/$DEMO1.ko" "$SAMPLES/$DEMO2.ko" "$WORK/test_modules/"
 ln -s "$HERE/../livepatch/test_modules/$MOD_REPLACE.ko" "$WORK/test_modules/"
 cd "$WORK" || exit 1
 trap 'cleanup; rm -rf "$WORK"' EXIT INT TERM HUP
-
-# check_log(expected) - like check_result, but keeps every line that
-# mentions livepatch (the samples' own messages too)
-check_log() {
-	local expect="$*" result
-
-	result=$(dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }' |
-		 grep -e 'livepatch' -e 'test_klp' |
-		 grep -v -e '\(tainting\|taints\) kernel' -e 'kselftest timestamp' |
-		 sed 's/^\[[ 0-9.]*\] //')
-	if [[ "$expect" == "$result" ]]; then
-		echo "ok"
-	else
-		echo -e "not ok\n\n$(diff -upr --label expected --label result <(echo "$expect") <(echo "$result"))\n"
-		die "livepatch kselftest(s) failed"
-	fi
-}
-
-expect_cmdline() {
-	local got
-
-	got=$(cat /proc/cmdline)
-	[[ "$got" == "$1" ]] ||
-		die "/proc/cmdline: '$got', expected '$1'"
-}
 
 # disable_blocked(mod) - writing 0 to the livepatch's enabled file fails
 # and the livepatch stays enabled

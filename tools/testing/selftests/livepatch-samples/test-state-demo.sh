@@ -9,6 +9,7 @@
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../livepatch/functions.sh"
+. "$HERE/functions-samples.sh"
 
 DEMO1=livepatch_state_demo
 DEMO2=livepatch_state_demo2
@@ -31,33 +32,6 @@ ln -s "$SAMPLES/livepatch-state-demo2.ko" "$WORK/test_modules/$DEMO2.ko"
 ln -s "$HERE/../livepatch/test_modules/$MOD_REPLACE.ko" "$WORK/test_modules/"
 cd "$WORK" || exit 1
 trap 'cleanup; rm -rf "$WORK"' EXIT INT TERM HUP
-
-# check_log(expected) - like check_result, but keeps every line that
-# mentions livepatch: the samples' own messages too.  The number of reads
-# in the destructor's message becomes N: other programs (insmod itself)
-# read /proc/cmdline too.
-check_log() {
-	local expect="$*" result
-
-	result=$(dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }' |
-		 grep -e 'livepatch' -e 'test_klp' |
-		 grep -v '\(tainting\|taints\) kernel' |
-		 sed 's/^\[[ 0-9.]*\] //; s/count freed after [0-9]* read/count freed after N read/')
-	if [[ "$expect" == "$result" ]]; then
-		echo "ok"
-	else
-		echo -e "not ok\n\n$(diff -upr --label expected --label result <(echo "$expect") <(echo "$result"))\n"
-		die "livepatch kselftest(s) failed"
-	fi
-}
-
-expect_cmdline() {
-	local got
-
-	got=$(cat /proc/cmdline)
-	[[ "$got" == "$1" ]] ||
-		die "/proc/cmdline: '$got', expected '$1'"
-}
 
 # reads(version) - the read count that /proc/cmdline shows, checking the
 # version of the livepatch that prints it
