@@ -369,7 +369,10 @@ guest_tests() {
 	# Append mode: QEMU reopens its output, which would otherwise write
 	# over what came before it.
 	: >"$rep"
-	vm --exec "scripts/klp-guest test $out $KLP_SELFTESTS -- $*" >>"$rep" 2>&1 || true
+	# The guest does not inherit the host's environment: pass the
+	# selftests' knobs on the command line.
+	vm --exec "env KLP_STRESS_OPS=${KLP_STRESS_OPS:-45} scripts/klp-guest test $out $KLP_SELFTESTS -- $*" \
+		>>"$rep" 2>&1 || true
 	cat "$rep"
 	if ! grep -q '^KLP-GUEST-DONE' "$rep"; then
 		log "the guest did not finish its run"
