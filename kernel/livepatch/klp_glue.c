@@ -163,16 +163,6 @@ void __weak clear_relocate_add(Elf_Shdr *sechdrs, const char *strtab,
 
 /* --- helpers of the slow paths ------------------------------------------ */
 
-void klp_glue_rcu_read_lock(void)
-{
-	rcu_read_lock();
-}
-
-void klp_glue_rcu_read_unlock(void)
-{
-	rcu_read_unlock();
-}
-
 /* Calls fn on every thread, under the tasklist lock; stops when fn is false. */
 void klp_glue_walk_tasks(klp_glue_task_fn_t fn, void *data)
 {
@@ -242,11 +232,21 @@ static u32 klp_shadow_hashfn(const void *data, u32 len, u32 seed)
 		       32);
 }
 
+/* Two words to compare, where the default would call memcmp(). */
+static int klp_shadow_cmpfn(struct rhashtable_compare_arg *arg, const void *obj)
+{
+	const struct klp_shadow_key *key = arg->key;
+	const struct klp_shadow_head *shadow = obj;
+
+	return key->obj != shadow->key.obj || key->id != shadow->key.id;
+}
+
 static const struct rhashtable_params klp_shadow_params = {
 	.head_offset = offsetof(struct klp_shadow_head, node),
 	.key_offset = offsetof(struct klp_shadow_head, key),
 	.key_len = sizeof(struct klp_shadow_key),
 	.hashfn = klp_shadow_hashfn,
+	.obj_cmpfn = klp_shadow_cmpfn,
 	.nelem_hint = 3072,
 	.min_size = 4096,
 	.automatic_shrinking = true,

@@ -26,8 +26,6 @@ bool klp_glue_test_and_clear_patch_pending(struct task_struct *task);
 void klp_glue_preempt_disable(void);
 void klp_glue_preempt_enable(void);
 unsigned long *klp_glue_stack_entries(unsigned int *nr);
-void klp_glue_rcu_read_lock(void);
-void klp_glue_rcu_read_unlock(void);
 typedef bool (*klp_glue_task_fn_t)(struct task_struct *task, void *data);
 typedef bool (*klp_glue_idle_fn_t)(struct task_struct *task, int cpu, bool online,
 				 void *data);

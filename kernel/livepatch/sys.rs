@@ -29,8 +29,6 @@ pub(crate) mod glue {
         pub(crate) fn klp_glue_preempt_disable();
         pub(crate) fn klp_glue_preempt_enable();
         pub(crate) fn klp_glue_stack_entries(nr: *mut u32) -> *mut c_ulong;
-        pub(crate) fn klp_glue_rcu_read_lock();
-        pub(crate) fn klp_glue_rcu_read_unlock();
         pub(crate) fn klp_glue_walk_tasks(
             f: unsafe extern "C" fn(*mut bindings::task_struct, *mut c_void) -> bool,
             data: *mut c_void,
