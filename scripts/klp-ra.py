@@ -7,9 +7,11 @@
 #
 # `make rust-analyzer` describes the crates with paths in the kernel tree
 # of the cache, as seen inside the toolchain root.  An editor opened on the
-# checkout needs the checkout's own files for what the overlay provides
-# (the core, the kernel crate's livepatch module, the samples), and the
-# root's path for the Rust sources of the toolchain (core, alloc).
+# checkout needs the checkout's own files for the crates that the overlay
+# provides (the core, the samples), and the root's path for the Rust
+# sources of the toolchain (core, alloc).  The kernel crate's root is an
+# upstream file, so that crate, its livepatch module included, is read
+# from the cache's tree.
 
 import json
 import os
@@ -40,8 +42,23 @@ def main():
             return [walk(v) for v in node]
         return fix(node)
 
+    project = walk(project)
+    # `make rust-analyzer` lists the crates of rust/, samples/ and drivers/,
+    # not the livepatch core under kernel/: describe it like a sample,
+    # which has the same dependencies (core, kernel, macros).
+    crates = project["crates"]
+    core_root = os.path.join(top, "kernel/livepatch/klp.rs")
+    sample = next((c for c in crates
+                   if c["root_module"].startswith(os.path.join(top, "samples/"))), None)
+    if sample is not None and not any(c["root_module"] == core_root for c in crates):
+        klp = json.loads(json.dumps(sample))
+        klp["display_name"] = "klp"
+        klp["root_module"] = core_root
+        klp["cfg"] = [c for c in klp.get("cfg", []) if c != "MODULE"]
+        crates.append(klp)
+
     with open(dst, "w") as f:
-        json.dump(walk(project), f, indent=2)
+        json.dump(project, f, indent=2)
         f.write("\n")
 
 
