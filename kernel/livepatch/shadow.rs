@@ -201,8 +201,11 @@ fn get_or_alloc(
     let err = unsafe { glue::klp_glue_shadow_insert(&raw mut (*new).head) };
     if err != 0 {
         drop(guard);
-        // SAFETY: `new` was not published; the constructor's work is lost
-        // as when the C core fails its allocation after the constructor.
+        // The C core cannot fail after the constructor; the table's insert
+        // can, rarely (a table over its load factor whose growth could not
+        // allocate in atomic context).  The constructor's work is then
+        // lost: the allocating calls take no destructor to undo it.
+        // SAFETY: `new` was not published.
         unsafe { bindings::kfree(new.cast()) };
         pr_err!("Failed to add shadow variable (id {}): {}\n", id, err);
         return core::ptr::null_mut();
