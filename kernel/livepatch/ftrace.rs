@@ -16,12 +16,18 @@
 //! patch state.  The lookup takes no lock and allocates nothing: sites are
 //! found in a fixed hash table read under RCU (a preemption-disabled
 //! region), and a removed site is freed after a grace period.
+//!
+//! Each site caches where its calls go while its newest function is not in
+//! transition (`Site::fast`), recomputed under klp_mutex whenever its stack
+//! or that function's transition flag changes; the handler then reads one
+//! word after the lookup, and reads the stack and the task's state only
+//! during a transition of the site's newest function.
 
 use crate::list::{self, container_of};
 use crate::objects::{self, Func, Object, Patch};
 use crate::sys::{self, glue, KlpLock, Locked, Name};
 use crate::{state_plan, transition};
-use core::sync::atomic::{fence, AtomicBool, AtomicPtr, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use kernel::bindings;
 use kernel::error::{code::*, Error, Result};
 use kernel::ffi::c_ulong;
@@ -34,6 +40,11 @@ struct Site {
     next: AtomicPtr<Site>,
     /// The ftrace location: the `ip` that the handler is called with.
     ip: c_ulong,
+    /// Where every call goes while the newest function is not in
+    /// transition: its `new_func`, or 0 (the original) for a nop; [`SLOW`]
+    /// sends the handler to the stack.  Written under klp_mutex with
+    /// release ordering after the change it reflects.
+    fast: AtomicUsize,
     /// `klp_func.stack_node`s, newest first.
     func_stack: bindings::list_head,
     /// For freeing after a grace period.
@@ -41,6 +52,10 @@ struct Site {
 }
 
 const SITE_BITS: u32 = 12;
+
+/// `Site::fast` when the handler must read the stack (no function address
+/// is odd).
+const SLOW: usize = 1;
 
 /// The sites, by address: singly linked buckets.  Changed under klp_mutex,
 /// read by the handler under RCU.
@@ -99,6 +114,19 @@ pub(crate) extern "C" fn klp_rust_target(ip: c_ulong) -> c_ulong {
         // The site went away while this call was on its way.
         return 0;
     }
+    // SAFETY: the site is live (see `find_site`).  Acquire pairs with
+    // `refresh`: the value is no older than the stack it was computed from.
+    let fast = unsafe { (*site).fast.load(Ordering::Acquire) };
+    if fast != SLOW {
+        return fast as c_ulong;
+    }
+    target_in_transition(site)
+}
+
+/// The handler's path while the newest function of `site` is in
+/// transition: the calling task's patch state decides.
+#[inline(never)]
+fn target_in_transition(site: *mut Site) -> c_ulong {
     // SAFETY: the site is live (see `find_site`); funcs on its stack stay
     // valid until a synchronize_transition() after they are removed.
     unsafe {
@@ -132,6 +160,43 @@ pub(crate) extern "C" fn klp_rust_target(ip: c_ulong) -> c_ulong {
         } else {
             (*func).new_func as c_ulong
         }
+    }
+}
+
+/// Recomputes `Site::fast` after the stack of `site` or the transition
+/// flag of its newest function changed.  klp_mutex held.
+fn refresh(site: *mut Site) {
+    // SAFETY: klp_mutex is held: the stack and the flags of its functions
+    // do not change meanwhile.
+    unsafe {
+        let head = &raw mut (*site).func_stack;
+        let node = (*head).next;
+        let fast = if node == head {
+            SLOW
+        } else {
+            let f: Func = container_of!(node, bindings::klp_func, stack_node);
+            if (*f).transition {
+                SLOW
+            } else if (*f).nop {
+                0
+            } else {
+                (*f).new_func as usize
+            }
+        };
+        (*site).fast.store(fast, Ordering::Release);
+    }
+}
+
+/// Updates the handler's shortcut after the transition flag of `func`
+/// changed (nothing to do while `func` is not on a stack).
+pub(crate) fn transition_changed(_lock: &KlpLock, func: Func) {
+    // SAFETY: klp_mutex held; `func` belongs to a set-up object.
+    if !unsafe { (*func).patched } {
+        return;
+    }
+    let site = find_site(ftrace_loc(func));
+    if !site.is_null() {
+        refresh(site);
     }
 }
 
@@ -344,6 +409,8 @@ fn unlink_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func>, mut gone:
                 g.push(ip, f.old_name);
             }
             drop_site(lock, site);
+        } else {
+            refresh(site);
         }
     }
 }
@@ -388,6 +455,7 @@ fn link_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func> + Clone) -> 
             // SAFETY: the site is ours until published; klp_mutex held.
             unsafe {
                 (*site).ip = ip;
+                (*site).fast.store(SLOW, Ordering::Relaxed);
                 list::init(&raw mut (*site).func_stack);
                 let b = bucket(ip);
                 (*site)
@@ -401,6 +469,7 @@ fn link_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func> + Clone) -> 
         // SAFETY: as above; readers see the new function fully set up.
         unsafe { list::add_rcu(&raw mut f.stack_node, &raw mut (*site).func_stack) };
         f.patched = true;
+        refresh(site);
     }
     if res.is_ok() {
         res = update_filter(lock, &ips, false);

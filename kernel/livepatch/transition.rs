@@ -173,20 +173,21 @@ fn for_each_task_while<F: FnMut(*mut bindings::task_struct, Kind) -> bool>(f: F)
 }
 
 /// Sets every function of the transition patch to `on` in transition.
-fn set_funcs_transition(patch: Patch, on: bool) {
+fn set_funcs_transition(lock: &KlpLock, patch: Patch, on: bool) {
     // SAFETY: klp_mutex held by all callers.
     for obj in unsafe { objects::objects(patch) } {
         // SAFETY: as above.
         for func in unsafe { objects::funcs(obj) } {
             // SAFETY: the handler reads the flag concurrently.
             unsafe { core::ptr::write_volatile(&raw mut (*func).transition, on) };
+            ftrace::transition_changed(lock, func);
         }
     }
 }
 
 /// Prepares a transition of `patch` to `state`: every task starts in the
 /// opposite state; the functions are marked in transition.
-pub(crate) fn init(_lock: &mut KlpLock, patch: Patch, state: c_int) {
+pub(crate) fn init(lock: &mut KlpLock, patch: Patch, state: c_int) {
     let Some(goal) = to_target(state) else {
         pr_err!("transition to an unknown state {}\n", state);
         return;
@@ -207,7 +208,7 @@ pub(crate) fn init(_lock: &mut KlpLock, patch: Patch, state: c_int) {
     // a function in transition with an idle task), and the target before
     // TIF_PATCH_PENDING (the hooks must not switch a task to IDLE).
     fence(Ordering::Release);
-    set_funcs_transition(patch, true);
+    set_funcs_transition(lock, patch, true);
 }
 
 /// Lets the tasks switch: sets `TIF_PATCH_PENDING` on every task not in
@@ -545,7 +546,7 @@ fn complete_transition(lock: &mut KlpLock) {
         ftrace::unpatch_objects(lock, patch, false);
         synchronize();
     }
-    set_funcs_transition(patch, false);
+    set_funcs_transition(lock, patch, false);
     // The handler must not see an idle task with a function in transition.
     if state == PATCHED {
         synchronize();
