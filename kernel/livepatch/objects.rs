@@ -565,7 +565,8 @@ struct FuncRef {
 
 impl PartialEq for FuncRef {
     fn eq(&self, other: &Self) -> bool {
-        same_object(self.obj, other.obj) && same_func(self.func, other.func)
+        // The function first: its name tells most functions apart.
+        same_func(self.func, other.func) && same_object(self.obj, other.obj)
     }
 }
 
@@ -657,27 +658,41 @@ fn alloc_func_nop(obj: Object, old: Func) -> Result<Func> {
 /// patch patches and `patch` does not: atomic replace then reverts those
 /// functions to the original code.
 fn add_nops(lock: &mut KlpLock, patch: Patch) -> Result {
-    let registered = crate::registry::patches(lock).flat_map(|p| {
+    // The functions as two flat arrays: cheap to walk again and again, and
+    // no adapter nested in an adapter (whose monomorphised symbols would be
+    // too long for kallsyms).
+    let mut registered = KVVec::new();
+    for p in crate::registry::patches(lock) {
         // SAFETY: registered patches are set up and stay while klp_mutex is
         // held; nothing of them is removed here.
-        unsafe { func_refs(p) }
-    });
-    // SAFETY: `patch` is set up; adding nops to it while the plan runs is
-    // safe because each walk of it ends before `f` adds to it.
-    let new = unsafe { func_refs(patch) };
+        for f in unsafe { func_refs(p) } {
+            registered.push(f, GFP_KERNEL)?;
+        }
+    }
+    let mut new = KVVec::new();
+    // SAFETY: `patch` is set up; the nops added below are not in `new`,
+    // which the plan does not need (they match registered functions that
+    // it has seen already).
+    for f in unsafe { func_refs(patch) } {
+        new.push(f, GFP_KERNEL)?;
+    }
     let mut res = Ok(());
     // The plan (shared with the host model) says which functions need one.
-    crate::state_plan::for_each_nop(registered, new, |old: FuncRef| {
-        if res.is_err() {
-            return;
-        }
-        let obj = match find_object(patch, old.obj) {
-            Some(o) => Ok(o),
-            // SAFETY: `old.obj` belongs to a registered patch.
-            None => alloc_object_dynamic(patch, unsafe { (*old.obj).name }),
-        };
-        res = obj.and_then(|obj| alloc_func_nop(obj, old.func).map(|_| ()));
-    });
+    crate::state_plan::for_each_nop(
+        registered.iter().copied(),
+        new.iter().copied(),
+        |old: FuncRef| {
+            if res.is_err() {
+                return;
+            }
+            let obj = match find_object(patch, old.obj) {
+                Some(o) => Ok(o),
+                // SAFETY: `old.obj` belongs to a registered patch.
+                None => alloc_object_dynamic(patch, unsafe { (*old.obj).name }),
+            };
+            res = obj.and_then(|obj| alloc_func_nop(obj, old.func).map(|_| ()));
+        },
+    );
     res
 }
 

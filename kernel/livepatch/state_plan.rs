@@ -378,8 +378,22 @@ where
     R: Iterator<Item = F> + Clone,
     N: Iterator<Item = F> + Clone,
 {
+    // Each search of `new` starts after the previous match and wraps
+    // around: linear, not quadratic, when both list the functions in the
+    // same order (a cumulative patch replacing its predecessor).
+    let len = new.clone().count();
+    let mut from = 0;
     for (i, func) in registered.clone().enumerate() {
-        if new.clone().any(|n| n == func) || registered.clone().take(i).any(|r| r == func) {
+        let hit = new
+            .clone()
+            .skip(from)
+            .chain(new.clone().take(from))
+            .position(|n| n == func);
+        if let Some(p) = hit {
+            from = (from + p + 1) % len;
+            continue;
+        }
+        if registered.clone().take(i).any(|r| r == func) {
             continue;
         }
         f(func);

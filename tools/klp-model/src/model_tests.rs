@@ -504,3 +504,47 @@ fn order_of_events() {
     });
     assert_eq!(nops, [0, 2]);
 }
+
+/// `for_each_nop` against its definition, for every registered list of up
+/// to four functions out of four and every replacing list of up to three
+/// distinct ones in every order: the functions registered and not
+/// replaced, each once, in the order of their first registration.
+#[test]
+fn nops_match_their_definition() {
+    fn lists(max_len: usize, distinct: bool) -> Vec<Vec<u8>> {
+        let mut all = vec![Vec::new()];
+        let mut level = vec![Vec::new()];
+        for _ in 0..max_len {
+            let mut next = Vec::new();
+            for l in &level {
+                for x in 0u8..4 {
+                    if distinct && l.contains(&x) {
+                        continue;
+                    }
+                    let mut m: Vec<u8> = l.clone();
+                    m.push(x);
+                    next.push(m);
+                }
+            }
+            all.extend(next.iter().cloned());
+            level = next;
+        }
+        all
+    }
+    let mut cases = 0;
+    for reg in lists(4, false) {
+        for new in lists(3, true) {
+            let mut want = Vec::new();
+            for &x in &reg {
+                if !new.contains(&x) && !want.contains(&x) {
+                    want.push(x);
+                }
+            }
+            let mut got = Vec::new();
+            plan::for_each_nop(reg.iter().copied(), new.iter().copied(), |f| got.push(f));
+            assert_eq!(got, want, "registered {reg:?}, new {new:?}");
+            cases += 1;
+        }
+    }
+    assert!(cases > 10_000);
+}
