@@ -217,6 +217,12 @@ bool klp_glue_schedule_work(struct work_struct *work)
 	return schedule_work(work);
 }
 
+/* A function or, without CONFIG_TASKS_RCU, a macro for synchronize_rcu(). */
+void klp_glue_synchronize_rcu_tasks(void)
+{
+	synchronize_rcu_tasks();
+}
+
 /*
  * The shadow variable table.  The rhashtable lookup, insert and remove
  * helpers are inline and take their parameters as a constant, hence these

@@ -36,6 +36,7 @@ void klp_glue_schedule_transition_work(unsigned long delay);
 void klp_glue_init_work(struct work_struct *work, work_func_t fn);
 void klp_glue_init_completion(struct completion *done);
 bool klp_glue_schedule_work(struct work_struct *work);
+void klp_glue_synchronize_rcu_tasks(void);
 /*
  * The start of a shadow variable as the hash table sees it; the Rust core's
  * variable (kernel/livepatch/shadow.rs) begins with the same fields.

@@ -69,7 +69,7 @@ pub(crate) fn patches_assume_locked() -> impl Iterator<Item = Patch> {
 /// Called by the workqueue for `klp_patch.free_work`.
 pub(crate) unsafe extern "C" fn free_work_fn(work: *mut bindings::work_struct) {
     let patch = container_of!(work, bindings::klp_patch, free_work);
-    free_patch_finish(patch);
+    free_patch_finish(patch, true);
 }
 
 /// The part of freeing that is allowed under `klp_mutex`: the patch leaves
@@ -87,7 +87,20 @@ fn free_patch_start(_lock: &mut KlpLock, patch: Patch) {
 /// The part of freeing that must run without `klp_mutex` (the sysfs
 /// `enabled` writer may hold a kobject reference and wait for the mutex):
 /// the last access to the patch, then its module reference.
-fn free_patch_finish(patch: Patch) {
+///
+/// First comes one RCU-tasks grace period for the whole patch.  A task
+/// that is exiting may already be off the task list, where no transition
+/// sees it, and still run this patch's code (a function that `do_exit()`
+/// calls after `exit_notify()`); RCU Tasks waits for exiting tasks until
+/// the end of `do_exit()`, so the module's code stays until they are done.
+/// The C core gets such a wait only when the last function of an ftrace
+/// ops goes (a disabled patch), not when a patch is replaced.  A patch
+/// whose enabling failed never ran (`ran` false): no wait.
+fn free_patch_finish(patch: Patch, ran: bool) {
+    if ran {
+        // SAFETY: plain call of the glue, from a context that may sleep.
+        unsafe { sys::glue::klp_glue_synchronize_rcu_tasks() };
+    }
     // SAFETY: the patch is off the list and nobody else frees it.
     unsafe {
         bindings::kobject_put(&raw mut (*patch).kobj);
@@ -261,7 +274,8 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: Patch) -> c_int {
         Err(e) => {
             free_patch_start(&mut lock, patch);
             drop(lock);
-            free_patch_finish(patch);
+            // No task switched to the patch: its transition never started.
+            free_patch_finish(patch, false);
             e.to_errno()
         }
     }

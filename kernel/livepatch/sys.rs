@@ -45,6 +45,7 @@ pub(crate) mod glue {
         );
         pub(crate) fn klp_glue_init_completion(done: *mut bindings::completion);
         pub(crate) fn klp_glue_schedule_work(work: *mut bindings::work_struct) -> bool;
+        pub(crate) fn klp_glue_synchronize_rcu_tasks();
         pub(crate) fn klp_glue_shadow_init() -> c_int;
         pub(crate) fn klp_glue_shadow_lookup(
             obj: *mut c_void,
