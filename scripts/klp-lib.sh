@@ -421,9 +421,36 @@ build_checks() {
 				echo "ok $n build: $sym defined by klp.o${kind:+, exported ${kind#:}}" ||
 				echo "not ok $n build: $sym export does not match the C core (${kind:-none})"
 		done
+		compile_fail_checks "$n"
 	} >"$rep"
 	cat "$rep"
 	count_tap "$rep"
+}
+
+# compile_fail_checks N: the Rust livepatch modules that must not compile
+# (tools/testing/selftests/livepatch-samples/compile_fail), as TAP results
+# numbered from N + 1.  Each is built alone as an external module; it must
+# fail with the error that its "// compile-fail:" line names.
+compile_fail_checks() {
+	local n=$1 f name want dir log
+	for f in "$KLP_TOP"/tools/testing/selftests/livepatch-samples/compile_fail/*.rs; do
+		name=$(basename "$f" .rs)
+		want=$(sed -n 's#^// compile-fail: ##p' "$f")
+		dir=$out/klp-compile-fail/$name
+		log=$dir/build.log
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		cp "$f" "$dir/$name.rs"
+		echo "obj-m := $name.o" >"$dir/Kbuild"
+		n=$((n + 1))
+		if in_root make -C "$out" M="$dir" LLVM=1 modules >"$log" 2>&1; then
+			echo "not ok $n build: compile_fail/$name.rs compiled"
+		elif [ -n "$want" ] && grep -qF -- "$want" "$log"; then
+			echo "ok $n build: compile_fail/$name.rs does not compile ($want)"
+		else
+			echo "not ok $n build: compile_fail/$name.rs failed without '$want' (log: $log)"
+		fi
+	done
 }
 
 cmd_test() {

@@ -30,11 +30,14 @@
 //! # Examples
 //!
 //! A livepatch of `cmdline_proc_show()` with a state whose callbacks log
-//! its introduction and removal:
+//! its introduction and removal (the module's `init` enables it; here the
+//! example only reads the declared patch back):
 //!
-//! ```ignore
+//! ```
+//! use kernel::ffi::{c_int, c_void};
 //! use kernel::livepatch::{State, StateCallbacks, StateContext};
 //! use kernel::prelude::*;
+//! use kernel::seq_file::SeqFile;
 //!
 //! struct Logged;
 //!
@@ -45,6 +48,14 @@
 //!     fn post_unpatch(state: &StateContext<'_>) {
 //!         pr_info!("state {} removed\n", state.id());
 //!     }
+//! }
+//!
+//! /// The replacement, with the C signature of `cmdline_proc_show()`.
+//! extern "C" fn my_cmdline_proc_show(m: *mut kernel::bindings::seq_file, _v: *mut c_void) -> c_int {
+//!     // SAFETY: proc calls `show` with a valid, locked `seq_file`.
+//!     let m = unsafe { SeqFile::from_raw(m) };
+//!     kernel::seq_print!(m, "patched\n");
+//!     0
 //! }
 //!
 //! kernel::livepatch! {
@@ -65,6 +76,11 @@
 //!         Ok(MyLivepatch)
 //!     }
 //! }
+//!
+//! let state = PATCH.state(1).ok_or(ENOENT)?;
+//! assert!(!state.block_disable && !state.is_shadow);
+//! assert!(PATCH.state(2).is_none());
+//! # Ok::<(), Error>(())
 //! ```
 
 use crate::{bindings, error::to_result, prelude::*, str::CStr, ThisModule};
@@ -91,10 +107,18 @@ impl Func {
     /// The function `old_name` (the `old_sympos`-th symbol of that name in
     /// its object, or the only one when 0) is replaced by `new_func`.
     ///
-    /// `new_func` must be a function with the same C signature as the
-    /// original; [`livepatch!`](crate::livepatch!) takes it by path.
+    /// [`livepatch!`](crate::livepatch!) takes `new_func` by path.
+    ///
+    /// # Safety
+    ///
+    /// `new_func` must be a function with the C signature of the original,
+    /// which the livepatch core may call as long as it is linked.
     #[doc(hidden)]
-    pub const fn new(old_name: &'static CStr, old_sympos: usize, new_func: *const ()) -> Self {
+    pub const unsafe fn new(
+        old_name: &'static CStr,
+        old_sympos: usize,
+        new_func: *const (),
+    ) -> Self {
         // SAFETY: all-zero is a valid `klp_func` (null pointers, no flags).
         let mut f: bindings::klp_func = unsafe { core::mem::zeroed() };
         f.old_name = old_name.as_char_ptr();
@@ -120,9 +144,14 @@ unsafe impl Sync for Object {}
 
 impl Object {
     /// The object named `name` (a module), or vmlinux when `None`, with its
-    /// functions; `funcs` ends with [`Func::end`].
+    /// functions.
+    ///
+    /// # Safety
+    ///
+    /// `funcs` must end with [`Func::end`], its only terminator: the core
+    /// walks the array up to it.
     #[doc(hidden)]
-    pub const fn new(name: Option<&'static CStr>, funcs: &'static [Func]) -> Self {
+    pub const unsafe fn new(name: Option<&'static CStr>, funcs: &'static [Func]) -> Self {
         // SAFETY: all-zero is a valid `klp_object`.
         let mut o: bindings::klp_object = unsafe { core::mem::zeroed() };
         o.name = match name {
@@ -151,11 +180,20 @@ pub struct Patch(UnsafeCell<bindings::klp_patch>);
 unsafe impl Sync for Patch {}
 
 impl Patch {
-    /// A patch of `objs` (ending with [`Object::end`]) and of `states`
-    /// (ending with [`State::end`]); with `replace`, it atomically
+    /// A patch of `objs` and of `states`; with `replace`, it atomically
     /// replaces every livepatch enabled before it.
+    ///
+    /// # Safety
+    ///
+    /// `objs` must end with [`Object::end`] and `states` with
+    /// [`State::end`], their only terminators: the core walks the arrays
+    /// up to them.
     #[doc(hidden)]
-    pub const fn new(objs: &'static [Object], states: &'static [State], replace: bool) -> Self {
+    pub const unsafe fn new(
+        objs: &'static [Object],
+        states: &'static [State],
+        replace: bool,
+    ) -> Self {
         // SAFETY: all-zero is a valid `klp_patch`.
         let mut p: bindings::klp_patch = unsafe { core::mem::zeroed() };
         p.objs = objs.as_ptr() as *mut bindings::klp_object;
@@ -175,7 +213,18 @@ impl Patch {
     ///
     /// # Examples
     ///
-    /// ```ignore
+    /// ```
+    /// extern "C" fn replacement() {}
+    ///
+    /// kernel::livepatch! {
+    ///     static PATCH = {
+    ///         replace: false,
+    ///         objects: [(vmlinux, [("cmdline_proc_show", replacement)])],
+    ///     };
+    /// }
+    ///
+    /// struct MyLivepatch;
+    ///
     /// impl kernel::Module for MyLivepatch {
     ///     fn init(module: &'static ThisModule) -> Result<Self> {
     ///         PATCH.enable(module)?;
@@ -198,9 +247,25 @@ impl Patch {
     ///
     /// # Examples
     ///
-    /// ```ignore
+    /// ```
+    /// use kernel::livepatch::State;
+    ///
+    /// extern "C" fn replacement() {}
+    ///
+    /// kernel::livepatch! {
+    ///     static PATCH = {
+    ///         replace: false,
+    ///         objects: [(vmlinux, [("cmdline_proc_show", replacement)])],
+    ///         states: [State::new(1).block_disable(true), State::new(2).version(3)],
+    ///     };
+    /// }
+    ///
     /// let state = PATCH.state(1).ok_or(EINVAL)?;
     /// pr_info!("state {} blocks disable: {}\n", state.id, state.block_disable);
+    /// assert!(state.block_disable);
+    /// assert_eq!(PATCH.state(2).map(|s| s.version), Some(3));
+    /// assert!(PATCH.state(3).is_none());
+    /// # Ok::<(), Error>(())
     /// ```
     pub fn state(&'static self, id: StateId) -> Option<StateInfo> {
         // SAFETY: the patch is static; `klp_get_state()` only reads its
@@ -260,12 +325,27 @@ pub const fn check_patch(nfuncs: &[usize], ids: &[StateId]) {
 ///
 /// The macro also marks the module as a livepatch module.
 ///
+/// The replacements' signatures are not checked: the compiler does not see
+/// the C prototypes of the functions they replace (nor does the C core,
+/// whose `new_func` is a `void *`).  A replacement with another signature
+/// is undefined behaviour, as in C.
+///
 /// # Examples
 ///
-/// ```ignore
-/// use kernel::livepatch::{Shadow, State};
+/// ```
+/// use core::sync::atomic::AtomicU32;
+/// use kernel::ffi::{c_int, c_void};
+/// use kernel::livepatch::{Shadow, State, StateCallbacks};
 ///
-/// const COUNT: Shadow<core::sync::atomic::AtomicU32, 7> = Shadow::new();
+/// struct Feature;
+/// impl StateCallbacks for Feature {}
+///
+/// const COUNT: Shadow<AtomicU32, 7> = Shadow::new();
+///
+/// extern "C" fn my_cmdline_proc_show(_m: *mut kernel::bindings::seq_file, _v: *mut c_void) -> c_int {
+///     0
+/// }
+/// extern "C" fn my_some_function() {}
 ///
 /// kernel::livepatch! {
 ///     static PATCH = {
@@ -280,10 +360,16 @@ pub const fn check_patch(nfuncs: &[usize], ids: &[StateId]) {
 ///         ],
 ///     };
 /// }
+///
+/// assert!(PATCH.state(1).ok_or(ENOENT)?.block_disable);
+/// assert!(PATCH.state(7).ok_or(ENOENT)?.is_shadow);
+/// # Ok::<(), Error>(())
 /// ```
 ///
-/// A state id of 0 does not compile ("evaluation panicked: livepatch!: a
-/// state id must not be 0"):
+/// A state id of 0 does not compile ("the evaluated program panicked at
+/// 'livepatch!: a state id must not be 0'"); the project's build checks
+/// compile such modules and expect these errors
+/// (`tools/testing/selftests/livepatch-samples/compile_fail/`):
 ///
 /// ```ignore
 /// kernel::livepatch! {
@@ -312,28 +398,35 @@ macro_rules! livepatch {
             &[ $( $( $crate::livepatch::State::into_id($state) ),* )? ],
         );
 
-        $vis static $name: $crate::livepatch::Patch = $crate::livepatch::Patch::new(
+        // SAFETY: the arrays below end with their terminators, and only
+        // there; the replacements have the C signatures of the functions
+        // they replace (the macro's contract, stated in its documentation).
+        $vis static $name: $crate::livepatch::Patch = unsafe { $crate::livepatch::Patch::new(
             {
                 static OBJS: [$crate::livepatch::Object;
                     <[&str]>::len(&[$(stringify!($obj)),*]) + 1] = [
                     $(
-                        $crate::livepatch::Object::new(
+                        // SAFETY: `FUNCS` ends with its terminator.
+                        unsafe { $crate::livepatch::Object::new(
                             $crate::livepatch!(@object $obj),
                             {
                                 static FUNCS: [$crate::livepatch::Func;
                                     <[&str]>::len(&[$($fname),*]) + 1] = [
                                     $(
-                                        $crate::livepatch::Func::new(
+                                        // SAFETY: the replacement has the C
+                                        // signature of the original (the
+                                        // macro's contract).
+                                        unsafe { $crate::livepatch::Func::new(
                                             $crate::c_str!($fname),
                                             $crate::livepatch!(@pos $($pos)?),
                                             $fnew as *const (),
-                                        ),
+                                        ) },
                                     )*
                                     $crate::livepatch::Func::end(),
                                 ];
                                 &FUNCS
                             },
-                        ),
+                        ) },
                     )*
                     $crate::livepatch::Object::end(),
                 ];
@@ -341,7 +434,7 @@ macro_rules! livepatch {
             },
             $crate::livepatch!(@states $( $($state),* )?),
             $replace,
-        );
+        ) };
 
         #[cfg(MODULE)]
         #[doc(hidden)]

@@ -13,9 +13,9 @@ use core::marker::PhantomData;
 /// A shadow variable attaches data to an object that exists already (a
 /// structure of the kernel or of a module, identified by its address)
 /// without changing the object's layout, the usual way for a livepatch to
-/// add a field.  The handle binds the id to one Rust type: every variable
-/// it finds was created by it, holds an initialised `T`, and is dropped as
-/// a `T` when freed.
+/// add a field.  The handle binds the id to one Rust type: a variable it
+/// lends holds an initialised `T`, and it drops the variables it frees as
+/// `T`s.
 ///
 /// The shadow variable lives as long as the object *conceptually* owns it:
 /// [`Shadow::get`] lends it for as long as the object is borrowed, and
@@ -25,9 +25,15 @@ use core::marker::PhantomData;
 /// and carries the same state, and freed, dropping their values, when the
 /// state is removed.
 ///
-/// The id is global: every module that uses it must declare it with the
-/// same `T` (as C modules must agree on a structure), and no C code may
-/// create variables of the id.
+/// The id is global, shared by every module.  Each variable that a handle
+/// creates records the layout of its `T` (size, alignment, whether it has
+/// a destructor); a handle lends or drops only the variables whose record
+/// matches its own `T`, and reports the others (`pr_err`) as missing, so a
+/// handle of another type with the same id cannot reach them.  Handles of
+/// different types with one layout are not told apart: modules that share
+/// an id must share the type, as C modules must agree on a structure.  C
+/// code must not create variables of an id that Rust code uses (they have
+/// no record).
 ///
 /// `T`'s destructor may run with a spinlock held and interrupts disabled,
 /// so it must not sleep; `T` must be at most 8-byte aligned.
@@ -54,10 +60,61 @@ use core::marker::PhantomData;
 /// # Ok::<(), Error>(())
 /// ```
 ///
+/// A handle of another type does not see the variables:
+///
+/// ```
+/// use kernel::livepatch::Shadow;
+///
+/// const SMALL: Shadow<u8, 1008> = Shadow::new();
+/// const LARGE: Shadow<[u64; 100], 1008> = Shadow::new();
+///
+/// let mut obj = 0u64;
+/// SMALL.alloc(&mut obj, 1, GFP_KERNEL)?;
+/// assert!(LARGE.get(&obj).is_none());
+/// assert!(LARGE.alloc(&mut obj, [0; 100], GFP_KERNEL).is_err());
+/// assert_eq!(SMALL.get(&obj), Some(&1));
+/// SMALL.free(&mut obj);
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// Within one livepatch, two handles of one id but different types cannot
 /// both be owned by states: [`livepatch!`](crate::livepatch!) refuses two
 /// states with one id at compile time.
 pub struct Shadow<T, const ID: StateId>(PhantomData<fn() -> T>);
+
+/// The record of the layout of a shadow variable's value, at the start of
+/// each variable that a [`Shadow`] handle creates.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Record {
+    magic: u32,
+    size: u32,
+    align: u16,
+    needs_drop: u16,
+    _reserved: u32,
+}
+
+impl Record {
+    /// "klps".
+    const MAGIC: u32 = 0x6b6c_7073;
+
+    const fn of<T>() -> Record {
+        Record {
+            magic: Self::MAGIC,
+            size: core::mem::size_of::<T>() as u32,
+            align: core::mem::align_of::<T>() as u16,
+            needs_drop: core::mem::needs_drop::<T>() as u16,
+            _reserved: 0,
+        }
+    }
+}
+
+/// A shadow variable's data as a [`Shadow`] handle makes it.
+#[repr(C)]
+struct Var<T> {
+    record: Record,
+    value: T,
+}
 
 impl<T, const ID: StateId> Clone for Shadow<T, ID> {
     fn clone(&self) -> Self {
@@ -133,12 +190,38 @@ impl<T: Send + Sync, const ID: StateId> Shadow<T, ID> {
     pub fn get<'a, O: ?Sized>(&self, obj: &'a O) -> Option<&'a T> {
         // SAFETY: any object address is a valid key.
         let p = unsafe { bindings::klp_shadow_get(key(obj), ID) };
-        // SAFETY: variables of this id are created by this handle type
-        // (type invariant): `p` is null or points to an initialised `T`,
-        // suitably aligned, that stays until the object is borrowed
-        // mutably (`free`) or the owning state goes, which happens only
-        // when no code of a livepatch carrying the state runs any more.
-        unsafe { p.cast::<T>().as_ref() }
+        // SAFETY: a variable whose layout matches was created by a handle
+        // of this type: it holds an initialised `T`, suitably aligned, that
+        // stays until the object is borrowed mutably (`free`) or the owning
+        // state goes, which happens only when no code of a livepatch
+        // carrying the state runs any more.
+        unsafe { Self::value(p, key(obj)).as_ref() }
+    }
+
+    /// The value of the variable `p` (of `key`), or null when there is
+    /// none or it was made for another layout (reported).
+    ///
+    /// # Safety
+    ///
+    /// `p` is null or a variable of this id made by a Rust handle (see the
+    /// type's documentation about C code).
+    unsafe fn value(p: *mut c_void, key: *mut c_void) -> *mut T {
+        if p.is_null() {
+            return core::ptr::null_mut();
+        }
+        let var = p.cast::<Var<T>>();
+        // SAFETY: per the function's contract, the variable starts with a
+        // `Record`.
+        if unsafe { (*var).record } != Record::of::<T>() {
+            pr_err!(
+                "shadow variable {} of {:p}: made for another type, not used\n",
+                ID,
+                key
+            );
+            return core::ptr::null_mut();
+        }
+        // SAFETY: the layout matches: the variable is a `Var<T>`.
+        unsafe { &raw mut (*var).value }
     }
 
     /// The `T` of `obj`, mutably, if it has one.
@@ -154,11 +237,12 @@ impl<T: Send + Sync, const ID: StateId> Shadow<T, ID> {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn get_mut<'a, O: ?Sized>(&self, obj: &'a mut O) -> Option<&'a mut T> {
+        let k = key(obj);
         // SAFETY: any object address is a valid key.
-        let p = unsafe { bindings::klp_shadow_get(key(obj), ID) };
+        let p = unsafe { bindings::klp_shadow_get(k, ID) };
         // SAFETY: as in `get`; the exclusive borrow of the object excludes
         // other borrows of its variable.
-        unsafe { p.cast::<T>().as_mut() }
+        unsafe { Self::value(p, k).as_mut() }
     }
 
     /// Attaches `value` to `obj`.
@@ -290,7 +374,7 @@ impl<T: Send + Sync, const ID: StateId> Shadow<T, ID> {
         // SAFETY: as in `get`; the reference does not outlive `f`, and the
         // variable goes only through `free_all` (whose caller guarantees
         // that no such call runs) or with the owning state.
-        f(unsafe { p.cast::<T>().as_ref() })
+        f(unsafe { Self::value(p, global_key()).as_ref() })
     }
 
     /// Creates the variable "of no object" of this id with `value` (see
@@ -307,6 +391,8 @@ impl<T: Send + Sync, const ID: StateId> Shadow<T, ID> {
 
     /// Looks up the variable of `key`, or creates it with `value`; returns
     /// it and whether it was created (else `value` was dropped).
+    /// Fails with `EINVAL` when the existing variable was made for another
+    /// layout (reported), or `ENOMEM`.
     fn get_or_insert(&self, key: *mut c_void, value: T, flags: Flags) -> Result<(*mut T, bool)> {
         let mut slot = Some(value);
         // SAFETY: any key is valid; `construct` moves the value out of
@@ -315,7 +401,7 @@ impl<T: Send + Sync, const ID: StateId> Shadow<T, ID> {
             bindings::klp_shadow_get_or_alloc(
                 key,
                 ID,
-                core::mem::size_of::<T>(),
+                core::mem::size_of::<Var<T>>(),
                 flags.as_raw(),
                 Some(Self::construct),
                 (&raw mut slot).cast(),
@@ -324,7 +410,13 @@ impl<T: Send + Sync, const ID: StateId> Shadow<T, ID> {
         if p.is_null() {
             return Err(ENOMEM);
         }
-        Ok((p.cast(), slot.is_none()))
+        // SAFETY: a variable of this id, made by a Rust handle (this one
+        // when `construct` ran).
+        let value = unsafe { Self::value(p, key) };
+        if value.is_null() {
+            return Err(EINVAL);
+        }
+        Ok((value, slot.is_none()))
     }
 
     /// The constructor: moves the value out of the slot that `ctor_data`
@@ -332,8 +424,8 @@ impl<T: Send + Sync, const ID: StateId> Shadow<T, ID> {
     ///
     /// # Safety
     ///
-    /// `data` points to `size_of::<T>()` writable bytes, 8-byte aligned;
-    /// `ctor_data` to the `Option<T>` of `get_or_insert`.
+    /// `data` points to `size_of::<Var<T>>()` writable bytes, 8-byte
+    /// aligned; `ctor_data` to the `Option<T>` of `get_or_insert`.
     unsafe extern "C" fn construct(
         _obj: *mut c_void,
         data: *mut c_void,
@@ -343,8 +435,12 @@ impl<T: Send + Sync, const ID: StateId> Shadow<T, ID> {
         let slot = unsafe { &mut *ctor_data.cast::<Option<T>>() };
         match slot.take() {
             Some(value) => {
+                let var = Var {
+                    record: Record::of::<T>(),
+                    value,
+                };
                 // SAFETY: per the function's contract.
-                unsafe { data.cast::<T>().write(value) };
+                unsafe { data.cast::<Var<T>>().write(var) };
                 0
             }
             None => EINVAL.to_errno(),
@@ -355,9 +451,14 @@ impl<T: Send + Sync, const ID: StateId> Shadow<T, ID> {
     ///
     /// # Safety
     ///
-    /// `data` points to a `T` made by `construct`, not used any more.
-    unsafe extern "C" fn drop_data(_obj: *mut c_void, data: *mut c_void) {
+    /// `data` is a variable of this id made by a Rust handle, not used any
+    /// more.  Its value is dropped only when it was made for `T`.
+    unsafe extern "C" fn drop_data(obj: *mut c_void, data: *mut c_void) {
         // SAFETY: per the function's contract.
-        unsafe { core::ptr::drop_in_place(data.cast::<T>()) };
+        let value = unsafe { Self::value(data, obj) };
+        if !value.is_null() {
+            // SAFETY: a `T`, not used any more.
+            unsafe { core::ptr::drop_in_place(value) };
+        }
     }
 }

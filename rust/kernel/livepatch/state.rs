@@ -87,9 +87,14 @@ pub struct StateContext<'a> {
 impl StateContext<'_> {
     /// The state's id.
     ///
-    /// ```ignore
-    /// fn post_patch(state: &StateContext<'_>) {
-    ///     pr_info!("state {} introduced\n", state.id());
+    /// ```
+    /// use kernel::livepatch::{StateCallbacks, StateContext};
+    ///
+    /// struct Logged;
+    /// impl StateCallbacks for Logged {
+    ///     fn post_patch(state: &StateContext<'_>) {
+    ///         pr_info!("state {} introduced\n", state.id());
+    ///     }
     /// }
     /// ```
     pub fn id(&self) -> StateId {
@@ -98,12 +103,17 @@ impl StateContext<'_> {
 
     /// The state as the livepatch running the callback declares it.
     ///
-    /// ```ignore
-    /// fn pre_patch(state: &StateContext<'_>) -> Result {
-    ///     if state.info().block_disable {
-    ///         pr_info!("this change cannot be undone\n");
+    /// ```
+    /// use kernel::livepatch::{StateCallbacks, StateContext};
+    ///
+    /// struct Checked;
+    /// impl StateCallbacks for Checked {
+    ///     fn pre_patch(state: &StateContext<'_>) -> Result {
+    ///         if state.info().block_disable {
+    ///             pr_info!("this change cannot be undone\n");
+    ///         }
+    ///         Ok(())
     ///     }
-    ///     Ok(())
     /// }
     /// ```
     pub fn info(&self) -> StateInfo {
@@ -115,10 +125,15 @@ impl StateContext<'_> {
     /// Whether the livepatch running the callback replaces the others
     /// atomically.
     ///
-    /// ```ignore
-    /// fn pre_patch(state: &StateContext<'_>) -> Result {
-    ///     pr_info!("cumulative: {}\n", state.is_replace());
-    ///     Ok(())
+    /// ```
+    /// use kernel::livepatch::{StateCallbacks, StateContext};
+    ///
+    /// struct Logged;
+    /// impl StateCallbacks for Logged {
+    ///     fn pre_patch(state: &StateContext<'_>) -> Result {
+    ///         pr_info!("cumulative: {}\n", state.is_replace());
+    ///         Ok(())
+    ///     }
     /// }
     /// ```
     pub fn is_replace(&self) -> bool {
@@ -134,12 +149,17 @@ impl StateContext<'_> {
     /// Useful for legacy states with a version: a `pre_patch` callback can
     /// see which version of the change the system has.
     ///
-    /// ```ignore
-    /// fn pre_patch(state: &StateContext<'_>) -> Result {
-    ///     if let Some(prev) = state.prev() {
-    ///         pr_info!("upgrading from version {}\n", prev.version);
+    /// ```
+    /// use kernel::livepatch::{StateCallbacks, StateContext};
+    ///
+    /// struct Upgrade;
+    /// impl StateCallbacks for Upgrade {
+    ///     fn pre_patch(state: &StateContext<'_>) -> Result {
+    ///         if let Some(prev) = state.prev() {
+    ///             pr_info!("upgrading from version {}\n", prev.version);
+    ///         }
+    ///         Ok(())
     ///     }
-    ///     Ok(())
     /// }
     /// ```
     pub fn prev(&self) -> Option<StateInfo> {
@@ -152,9 +172,24 @@ impl StateContext<'_> {
 
 /// A copy of the public fields of a livepatch state.
 ///
-/// ```ignore
+/// ```
+/// use kernel::livepatch::{Shadow, State};
+///
+/// const NOTE: Shadow<u32, 1> = Shadow::new();
+/// extern "C" fn replacement() {}
+///
+/// kernel::livepatch! {
+///     static PATCH = {
+///         replace: false,
+///         objects: [(vmlinux, [("cmdline_proc_show", replacement)])],
+///         states: [State::shadow(NOTE).block_disable(true)],
+///     };
+/// }
+///
 /// let info = PATCH.state(1).ok_or(EINVAL)?;
-/// assert!(info.is_shadow || !info.block_disable);
+/// assert!(info.is_shadow && info.block_disable);
+/// assert_eq!(info.version, 0);
+/// # Ok::<(), Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StateInfo {
