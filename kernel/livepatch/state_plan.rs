@@ -390,7 +390,10 @@ where
             .chain(new.clone().take(from))
             .position(|n| n == func);
         if let Some(p) = hit {
-            from = (from + p + 1) % len;
+            // `from` and `p` are below `len`: one subtraction wraps (and
+            // no division, whose zero check objtool would not follow).
+            let next = from + p + 1;
+            from = if next >= len { next - len } else { next };
             continue;
         }
         if registered.clone().take(i).any(|r| r == func) {
