@@ -470,10 +470,16 @@ cmd_test() {
 }
 
 cmd_run() {
+	local rep rc
 	host_prereqs
 	setup_root
 	do_build
-	vm --exec "scripts/klp-guest demo $(build_dir)"
+	mkdir -p "$KLP_CACHE/reports"
+	rep=$KLP_CACHE/reports/run-$(date +%Y%m%d-%H%M%S).log
+	rc=0
+	vm --exec "scripts/klp-guest demo $(build_dir)" 2>&1 | tee "$rep" || rc=$?
+	log "transcript in $rep"
+	return "$rc"
 }
 
 # rust-analyzer: the kernel's rust-project.json, with the overlay's files

@@ -85,6 +85,7 @@
 
 use crate::{bindings, error::to_result, prelude::*, str::CStr, ThisModule};
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 mod shadow;
 mod state;
@@ -172,11 +173,14 @@ impl Object {
 }
 
 /// A livepatch, declared with [`livepatch!`](crate::livepatch!).
-#[repr(transparent)]
-pub struct Patch(UnsafeCell<bindings::klp_patch>);
+pub struct Patch {
+    raw: UnsafeCell<bindings::klp_patch>,
+    /// Set by the first [`Patch::enable`]: the core gets the patch once.
+    enabled: AtomicBool,
+}
 
 // SAFETY: as for `Func`; `enable` writes `mod` before the core sees the
-// patch, once.
+// patch, and only the first call does (`enabled`).
 unsafe impl Sync for Patch {}
 
 impl Patch {
@@ -200,7 +204,10 @@ impl Patch {
         // `State` is a transparent wrapper of `klp_state`.
         p.states = states.as_ptr() as *mut bindings::klp_state;
         p.replace = replace;
-        Patch(UnsafeCell::new(p))
+        Patch {
+            raw: UnsafeCell::new(p),
+            enabled: AtomicBool::new(false),
+        }
     }
 
     /// Registers and enables the patch; call it from the module's `init`.
@@ -209,7 +216,9 @@ impl Patch {
     /// `/sys/kernel/livepatch/<module>/enabled` (or replaced); the module can
     /// be removed only after that.  The state callbacks of the states that
     /// the patch introduces run from here: an error of a `pre_patch`
-    /// callback is returned.
+    /// callback is returned.  A patch is enabled once: a second call fails
+    /// with `EINVAL` (as `klp_enable_patch()` of a registered patch does)
+    /// without touching it.
     ///
     /// # Examples
     ///
@@ -233,10 +242,13 @@ impl Patch {
     /// }
     /// ```
     pub fn enable(&'static self, module: &'static ThisModule) -> Result {
-        let p = self.0.get();
+        if self.enabled.swap(true, Ordering::AcqRel) {
+            return Err(EINVAL);
+        }
+        let p = self.raw.get();
         // SAFETY: the patch is static (it outlives the core's use of it);
-        // the core has not seen it yet, so nobody else accesses it; it is
-        // enabled at most once because the module's `init` runs once.
+        // only this first call of `enable` gets here, before the core has
+        // seen the patch, so nobody else accesses it.
         unsafe {
             (*p).mod_ = module.as_ptr();
             to_result(bindings::klp_enable_patch(p))
@@ -271,7 +283,7 @@ impl Patch {
         // SAFETY: the patch is static; `klp_get_state()` only reads its
         // `states` array, which the core never writes but for the
         // `pre_patch_succeeded` flags that `StateInfo` does not read.
-        let s = unsafe { bindings::klp_get_state(self.0.get(), id) };
+        let s = unsafe { bindings::klp_get_state(self.raw.get(), id) };
         // SAFETY: `s` is null or one of this patch's states.
         unsafe { StateInfo::from_raw(s) }
     }
