@@ -117,7 +117,10 @@ series_build() {
 
 # Every overlay file and every patch must be in the series.
 series_check_complete() {
-	local tip=$1 f missing=0
+	local tip=$1 f missing=0 steps
+	# Not "series_steps_patches | grep -q": with pipefail, grep's early
+	# exit would make the writer's SIGPIPE a failure.
+	steps=$(series_steps_patches)
 	for f in $(overlay_files); do
 		case "$f" in tools/klp-model/*) continue ;; esac
 		git -C "$KLP_SRC" cat-file -e "$tip:$f" 2>/dev/null ||
@@ -125,7 +128,7 @@ series_check_complete() {
 	done
 	for f in "$KLP_TOP"/patches/*.patch; do
 		f=$(basename "$f")
-		series_steps_patches | grep -qx "${f%%-*}" ||
+		grep -qx "${f%%-*}" <<<"$steps" ||
 			{ log "not in the series: patches/$f"; missing=1; }
 	done
 	[ "$missing" = 0 ] || die "add the files above to series_steps in scripts/klp-series.sh"
