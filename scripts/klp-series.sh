@@ -93,7 +93,11 @@ series_build() {
 				[ -s "$msgf" ] || sed '/^---$/,$d' "$p" >"$msgf"
 			done
 			[ -s "$msgf" ] || die "series step '$patches' '$paths' has no message"
-			for f in $(cd "$KLP_TOP" && git ls-files -co --exclude-standard -- $paths); do
+			# The checkout's own index, not the series' temporary one;
+			# no paths, no files (an empty pathspec would list them all).
+			[ -z "$paths" ] ||
+			for f in $(env -u GIT_INDEX_FILE git -C "$KLP_TOP" ls-files -co \
+					--exclude-standard -- $paths); do
 				[ -f "$KLP_TOP/$f" ] || continue
 				mode=100644
 				[ -x "$KLP_TOP/$f" ] && mode=100755
