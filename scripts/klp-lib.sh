@@ -276,7 +276,11 @@ do_build() {
 			>"$out/kselftest-build-$t.log" 2>&1 ||
 			{ tail -n 30 "$out/kselftest-build-$t.log" >&2; die "selftest build of $t failed"; }
 	done
-	log "build of $KLP_FLAVOR done in $(($(date +%s) - t0)) s"
+	# What kbuild compiled or linked ("  CC      kernel/...", "  RUSTC L
+	# ..."): nothing on a warm cache with an unchanged tree.
+	log "build of $KLP_FLAVOR done in $(($(date +%s) - t0)) s;" \
+		"$(grep -c -E '^  (CC|AS|LD|RUSTC|BINDGEN|HOSTCC|HOSTRUSTC) ' "$out/build.log")" \
+		"objects compiled or linked (0: nothing was rebuilt)"
 }
 
 # --- the virtual machine ----------------------------------------------------
