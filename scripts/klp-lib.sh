@@ -596,6 +596,8 @@ cmd_check() {
 	check_step "checkpatch --strict of the patches" "$rdir/checkpatch-patches.log" \
 		in_root sh -c "cd '$KLP_SRC' && for p in '$KLP_TOP'/patches/*.patch; do
 			perl scripts/checkpatch.pl --strict --no-signoff -q \"\$p\" || exit 1; done"
+	check_step "checkpatch --strict of the exported series" "$rdir/checkpatch-series.log" \
+		series_checkpatch
 	check_step "CLIPPY=1 build without warnings" "$rdir/clippy.log" \
 		no_warnings CLIPPY=1
 	check_step "make rustdoc without warnings" "$rdir/rustdoc.log" \

@@ -192,3 +192,30 @@ series_verify_build() {
 	in_root make -C "$tree" O="$bdir" LLVM=1 KCONFIG_ALLCONFIG="$frags" allnoconfig &&
 		in_root make -C "$tree" O="$bdir" LLVM=1 -j"$KLP_JOBS"
 }
+
+# series_checkpatch: checkpatch --strict of every patch of the exported
+# series, in a temporary directory.  The series carries no Signed-off-by:
+# whoever submits it signs it off ("git format-patch -s"), no tool can.
+# "Does MAINTAINERS need updating?" (FILE_PATH_CHANGES) is advice that
+# comes with every new file.  The glue exports functions defined in Rust,
+# with no C definition for EXPORT_SYMBOL to follow.  The selftests'
+# expected kernel logs are lines as long as the messages they quote, as in
+# the upstream selftests.
+series_checkpatch() {
+	local base tip dir p ignore rc=0
+	base=$(cat "$KLP_SRC/.git/klp-base")
+	tip=$(series_build)
+	dir=$(mktemp -d "$KLP_CACHE/series-check.XXXXXX")
+	git -C "$KLP_SRC" format-patch -q --no-signature -o "$dir" "$base..$tip"
+	for p in "$dir"/*.patch; do
+		ignore=FILE_PATH_CHANGES,EXPORT_SYMBOL
+		case "$(basename "$p")" in
+		*-selftests-*) ignore=$ignore,LONG_LINE,LONG_LINE_STRING ;;
+		esac
+		echo "== $(basename "$p")"
+		in_root sh -c "cd '$KLP_SRC' && perl scripts/checkpatch.pl --strict --no-tree \
+			--no-signoff -q --ignore $ignore '$p'" || rc=1
+	done
+	rm -rf "$dir"
+	return "$rc"
+}
