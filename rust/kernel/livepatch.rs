@@ -51,7 +51,10 @@
 //! }
 //!
 //! /// The replacement, with the C signature of `cmdline_proc_show()`.
-//! extern "C" fn my_cmdline_proc_show(m: *mut kernel::bindings::seq_file, _v: *mut c_void) -> c_int {
+//! extern "C" fn my_cmdline_proc_show(
+//!     m: *mut kernel::bindings::seq_file,
+//!     _v: *mut c_void,
+//! ) -> c_int {
 //!     // SAFETY: proc calls `show` with a valid, locked `seq_file`.
 //!     let m = unsafe { SeqFile::from_raw(m) };
 //!     kernel::seq_print!(m, "patched\n");
@@ -354,7 +357,10 @@ pub const fn check_patch(nfuncs: &[usize], ids: &[StateId]) {
 ///
 /// const COUNT: Shadow<AtomicU32, 7> = Shadow::new();
 ///
-/// extern "C" fn my_cmdline_proc_show(_m: *mut kernel::bindings::seq_file, _v: *mut c_void) -> c_int {
+/// extern "C" fn my_cmdline_proc_show(
+///     _m: *mut kernel::bindings::seq_file,
+///     _v: *mut c_void,
+/// ) -> c_int {
 ///     0
 /// }
 /// extern "C" fn my_some_function() {}

@@ -73,7 +73,7 @@ static const struct kernel_param_ops exit_runner_ops = {
 	.set = exit_runner_set,
 };
 module_param_cb(exit_runner, &exit_runner_ops, NULL, 0200);
-MODULE_PARM_DESC(exit_runner, "1: start a kernel thread that exits and runs in this patch, 0: let it go");
+MODULE_PARM_DESC(exit_runner, "1: start a thread that exits in this patch, 0: let it go");
 
 static struct klp_func funcs[] = {
 	{
