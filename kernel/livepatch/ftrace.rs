@@ -53,8 +53,8 @@ struct Site {
 
 const SITE_BITS: u32 = 12;
 
-/// `Site::fast` when the handler must read the stack (no function address
-/// is odd).
+/// `Site::fast` when the handler must read the stack (1 is no function's
+/// address).
 const SLOW: usize = 1;
 
 /// The sites, by address: singly linked buckets.  Changed under klp_mutex,
