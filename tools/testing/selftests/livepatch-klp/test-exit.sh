@@ -19,6 +19,7 @@
 # - disabling while the thread runs there.
 
 . "$(dirname "$0")/../livepatch/functions.sh"
+. "$(dirname "$0")/functions-klp.sh"
 
 MOD_LIVEPATCH=test_klp_core_exit
 MOD_REPLACE=test_klp_core_exit2
@@ -28,11 +29,6 @@ PARAM=/sys/module/$MOD_LIVEPATCH/parameters/exit_runner
 setup_config
 # Let the thread go whatever happens: it would hold its CPU for a minute.
 trap '[[ -e $PARAM ]] && echo 0 > "$PARAM"; cleanup' EXIT INT TERM HUP
-
-# new_log - the kernel log since the start of the test
-new_log() {
-	dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }'
-}
 
 # start_runner - start the thread, wait until it runs in the patch
 start_runner() {
@@ -58,25 +54,6 @@ release_after_stay() {
 	loop_until '[[ ! -e "$KLP_SYSFS_DIR/$1" ]]' || die "$1 did not go"
 }
 
-# enabled(mod) - the log of an enable that completes at once
-enabled() {
-	echo "% insmod test_modules/$1.ko
-livepatch: enabling patch '$1'
-livepatch: '$1': initializing patching transition
-livepatch: '$1': starting patching transition
-livepatch: '$1': completing patching transition
-livepatch: '$1': patching complete"
-}
-
-# disabled(mod) - the log of a disable that completes at once
-disabled() {
-	echo "% echo 0 > $KLP_SYSFS_DIR/$1/enabled
-livepatch: '$1': initializing unpatching transition
-livepatch: '$1': starting unpatching transition
-livepatch: '$1': completing unpatching transition
-livepatch: '$1': unpatching complete"
-}
-
 RUNNING="% echo 1 > $PARAM
 $MOD_LIVEPATCH: $RUNNER runs in proc_flush_pid"
 LEAVING="% echo 0 > $PARAM
@@ -93,12 +70,12 @@ unload_lp $MOD_LIVEPATCH
 disable_lp $MOD_REPLACE
 unload_lp $MOD_REPLACE
 
-check_result "$(enabled $MOD_LIVEPATCH)
+check_result "$(enabled_log $MOD_LIVEPATCH)
 $RUNNING
-$(enabled $MOD_REPLACE)
+$(enabled_log $MOD_REPLACE)
 $LEAVING
 % rmmod $MOD_LIVEPATCH
-$(disabled $MOD_REPLACE)
+$(disabled_log $MOD_REPLACE)
 % rmmod $MOD_REPLACE"
 
 
@@ -114,9 +91,9 @@ loop_until 'grep -q "^0$" "$KLP_SYSFS_DIR/$MOD_LIVEPATCH/transition" 2>/dev/null
 release_after_stay $MOD_LIVEPATCH
 unload_lp $MOD_LIVEPATCH
 
-check_result "$(enabled $MOD_LIVEPATCH)
+check_result "$(enabled_log $MOD_LIVEPATCH)
 $RUNNING
-$(disabled $MOD_LIVEPATCH)
+$(disabled_log $MOD_LIVEPATCH)
 $LEAVING
 % rmmod $MOD_LIVEPATCH"
 

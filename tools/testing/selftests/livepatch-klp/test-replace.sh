@@ -13,6 +13,7 @@
 # stack_order is checked where the core has it (6.12's C core has not).
 
 . "$(dirname "$0")/../livepatch/functions.sh"
+. "$(dirname "$0")/functions-klp.sh"
 
 MOD_TARGET=test_klp_core_target
 MOD_LP1=test_klp_core_stack1
@@ -94,22 +95,12 @@ expect_state "a b c d"
 unload_lp $MOD_REPLACE
 unload_mod $MOD_TARGET
 
-# enabling(mod) - the log of an enable that completes at once
-enabling() {
-	echo "% insmod test_modules/$1.ko
-livepatch: enabling patch '$1'
-livepatch: '$1': initializing patching transition
-livepatch: '$1': starting patching transition
-livepatch: '$1': completing patching transition
-livepatch: '$1': patching complete"
-}
-
 check_result "% insmod test_modules/$MOD_TARGET.ko
 $MOD_TARGET: loaded
-$(enabling $MOD_LP1)
-$(enabling $MOD_LP2)
-$(enabling $MOD_LP3)
-$(enabling $MOD_REPLACE)
+$(enabled_log $MOD_LP1)
+$(enabled_log $MOD_LP2)
+$(enabled_log $MOD_LP3)
+$(enabled_log $MOD_REPLACE)
 % rmmod $MOD_LP1
 % rmmod $MOD_LP2
 % rmmod $MOD_LP3
@@ -146,10 +137,10 @@ expect_state "a b c d"
 unload_lp $MOD_REPLACE
 unload_mod $MOD_TARGET
 
-check_result "$(enabling $MOD_LP1)
-$(enabling $MOD_LP2)
-$(enabling $MOD_LP3)
-$(enabling $MOD_REPLACE)
+check_result "$(enabled_log $MOD_LP1)
+$(enabled_log $MOD_LP2)
+$(enabled_log $MOD_LP3)
+$(enabled_log $MOD_REPLACE)
 % rmmod $MOD_LP1
 % rmmod $MOD_LP2
 % rmmod $MOD_LP3
@@ -202,9 +193,9 @@ livepatch: '$1': unpatching complete"
 
 check_result "% insmod test_modules/$MOD_TARGET.ko
 $MOD_TARGET: loaded
-$(enabling $MOD_LP1)
-$(enabling $MOD_LP2)
-$(enabling $MOD_LP3)
+$(enabled_log $MOD_LP1)
+$(enabled_log $MOD_LP2)
+$(enabled_log $MOD_LP3)
 $(disabling $MOD_LP2)
 $(disabling $MOD_LP3)
 $(disabling $MOD_LP1)

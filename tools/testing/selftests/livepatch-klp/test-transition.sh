@@ -25,6 +25,7 @@
 # outside a transition.
 
 . "$(dirname "$0")/../livepatch/functions.sh"
+. "$(dirname "$0")/functions-klp.sh"
 
 MOD_TARGET=test_klp_core_target
 MOD_LIVEPATCH=test_klp_core_busy
@@ -34,11 +35,6 @@ PARAMS=/sys/module/$MOD_TARGET/parameters
 LP_DIR=$KLP_SYSFS_DIR/$MOD_LIVEPATCH
 
 setup_config
-
-# new_log - the kernel log since the start of the test
-new_log() {
-	dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }'
-}
 
 # wait_log(msg) - wait until the kernel logged msg in this test
 wait_log() {
