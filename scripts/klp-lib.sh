@@ -180,6 +180,11 @@ sync_tree() {
 			git update-index --add --cacheinfo \
 				"$mode,$(git hash-object -w "$KLP_TOP/$f"),$f"
 		done
+		# scripts/klp inject-check: bugs put into the core on purpose.
+		for p in ${KLP_INJECT:-}; do
+			git apply --cached "$p" ||
+				die "injected bug ${p#"$KLP_TOP"/} does not apply to the overlay"
+		done
 		git write-tree >"$idx.tree"
 	)
 	tree=$(cat "$idx.tree")
@@ -330,6 +335,25 @@ vm() {
 		--append "kunit.enable=1" "${opts[@]}" "$@"
 }
 
+# vm_script REPORT CMD: run CMD in the VM, its output appended to REPORT.
+# Under software emulation a debug kernel is slow enough that virtme's init
+# sometimes gives up before udev has named the virtio console ports ("cannot
+# find script I/O ports"): CMD then never starts and REPORT stays empty.
+# Such a boot is tried once more; a script that started is never re-run.
+vm_script() {
+	local rep=$1 try
+	shift
+	for try in 1 2; do
+		# Append mode: QEMU reopens its output, which would otherwise
+		# write over what came before it.
+		: >"$rep"
+		vm --exec "$*" >>"$rep" 2>&1 || true
+		[ -s "$rep" ] && return 0
+		[ "$try" = 1 ] && log "the guest never started its script (boot $try); booting again"
+	done
+	log "the guest never started its script"
+}
+
 # --- subcommands --------------------------------------------------------------
 
 KLP_PASS=0 KLP_FAIL=0 KLP_SKIP=0
@@ -373,13 +397,9 @@ guest_tests() {
 	shift
 	out=$(build_dir)
 	log "guest tests: booting $KLP_FLAVOR kernel"
-	# Append mode: QEMU reopens its output, which would otherwise write
-	# over what came before it.
-	: >"$rep"
 	# The guest does not inherit the host's environment: pass the
 	# selftests' knobs on the command line.
-	vm --exec "env KLP_STRESS_OPS=${KLP_STRESS_OPS:-45} scripts/klp-guest test $out $KLP_SELFTESTS -- $*" \
-		>>"$rep" 2>&1 || true
+	vm_script "$rep" "env KLP_STRESS_OPS=${KLP_STRESS_OPS:-45} scripts/klp-guest test $out $KLP_SELFTESTS -- $*"
 	cat "$rep"
 	if ! grep -q '^KLP-GUEST-DONE' "$rep"; then
 		log "the guest did not finish its run"
@@ -608,6 +628,45 @@ cmd_check() {
 	[ "$KLP_FAIL" = 0 ]
 }
 
+# scripts/klp inject-check: the debug flavor must catch bugs in the core.
+# Every scripts/inject/*.patch is applied to the overlay at once (never to
+# the checkout), the kernel is rebuilt and the scripts that exercise the
+# bugs run; each patch's "Expect:" line must then appear in the report.
+# The next build without KLP_INJECT puts the sources back.
+KLP_INJECT_TESTS="livepatch-klp/test-replace.sh"
+cmd_inject_check() {
+	local rdir rep p want n=0
+	case "$KLP_FLAVOR" in
+	*-debug) ;;
+	*) log "inject-check needs a debug flavor: using rust-debug"; KLP_FLAVOR=rust-debug ;;
+	esac
+	rdir=$KLP_CACHE/reports/inject-$(date +%Y%m%d-%H%M%S)
+	mkdir -p "$rdir"
+	KLP_INJECT=$(ls "$KLP_TOP"/scripts/inject/*.patch)
+	host_prereqs
+	setup_root
+	do_build
+	log "guest: $KLP_INJECT_TESTS, with $(wc -w <<<"$KLP_INJECT") bugs injected"
+	KLP_INJECT=
+	rep=$rdir/guest.log
+	vm_script "$rep" "scripts/klp-guest test $(build_dir) $KLP_SELFTESTS -- $KLP_INJECT_TESTS"
+	sed 's/^/# /' "$rep"
+	for p in "$KLP_TOP"/scripts/inject/*.patch; do
+		n=$((n + 1))
+		want=$(sed -n 's/^Expect: //p' "$p")
+		if [ -n "$want" ] && grep -q '^not ok' "$rep" && grep -qF -- "$want" "$rep"; then
+			echo "ok $n inject: $(basename "$p" .patch) is caught ($want)"
+			KLP_PASS=$((KLP_PASS + 1))
+		else
+			echo "not ok $n inject: $(basename "$p" .patch) went unnoticed (no '$want')"
+			KLP_FAIL=$((KLP_FAIL + 1))
+		fi
+	done
+	log "report in $rep; the next build restores the core"
+	echo "$KLP_PASS passed, $KLP_FAIL failed"
+	[ "$KLP_FAIL" = 0 ]
+}
+
 usage() {
 	cat <<USAGE
 usage: scripts/klp COMMAND [ARGS]
@@ -629,6 +688,8 @@ usage: scripts/klp COMMAND [ARGS]
   bench [-r RUNS] [-f c|rust|both] [GROUP...]
                    build both cores, run the livepatch benchmarks in each
                    (QEMU -icount) and print C, Rust and Rust/C
+  inject-check     the debug flavor with the bugs of scripts/inject/*.patch
+                   put into the core: the suite must report each of them
   setup            install the toolchain root and the kernel source
   config           (re)write the kernel configuration of the flavor
   build            sync the overlay into the tree and build
@@ -652,7 +713,7 @@ klp_main() {
 	# One command at a time works on the cache: a second one (another
 	# shell, a helper) waits here instead of racing on the kernel tree.
 	case "$cmd" in
-	setup|config|build|run|test|shell|check|rust-analyzer|export-series|bench)
+	setup|config|build|run|test|shell|check|rust-analyzer|export-series|bench|inject-check)
 		# KLP_LOCKED=1: the caller holds the lock already (a wrapper
 		# that runs several commands in a row under one flock).
 		if [ "${KLP_LOCKED:-}" != 1 ]; then
@@ -674,6 +735,7 @@ klp_main() {
 	shell) cmd_shell "$@" ;;
 	clean) cmd_clean "$@" ;;
 	check) cmd_check "$@" ;;
+	inject-check) cmd_inject_check "$@" ;;
 	bench) cmd_bench "$@" ;;
 	rust-analyzer) cmd_rust_analyzer "$@" ;;
 	export-series) cmd_export_series "$@" ;;
