@@ -24,13 +24,15 @@
 //! - [`shadow`] provides shadow variables;
 //! - [`state_rules`] and [`reloc_names`] are pure code shared with the host
 //!   tests;
-//! - [`sys`] and [`list`] are the thin layer over C.
+//! - [`sys`], [`list`] and [`handles`] are the thin layer over C: the
+//!   glue, the C lists, and safe handles of the livepatch structures.
 
 /// Prefix of the core's messages, as the C core's `pr_fmt`.
 const __LOG_PREFIX: &[u8] = b"livepatch\0";
 
 mod callbacks;
 mod ftrace;
+mod handles;
 mod list;
 mod objects;
 mod registry;

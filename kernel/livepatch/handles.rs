@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+//! Safe handles of the structures of `include/linux/livepatch.h`.
+//!
+//! A livepatch module owns its `struct klp_patch`, the objects and
+//! functions it lists and its states; the core adds internal fields to
+//! them, and allocates the nop functions of atomic replace and their
+//! dynamic objects.  The types here stand for those structures: a
+//! `&'a KlpPatch` (or [`KlpObject`], [`KlpFunc`], [`KlpState`]) is a
+//! structure that stays valid for `'a`, so the code that holds one reads
+//! and writes its fields without `unsafe`.  Handles are made only by the
+//! `unsafe` constructors, at the boundaries where the core gets a raw
+//! pointer (the C entry points, the kobject callbacks, the lists).
+//!
+//! The fields fall into three groups, which the accessors follow:
+//!
+//! - the fields the module fills in (names, arrays, replacement addresses,
+//!   callbacks, `replace`): the core reads them freely, and writes only
+//!   those of the nops it allocates, under `klp_mutex`;
+//! - the internal fields (`enabled`, `patched`, `mod`, the callbacks'
+//!   bookkeeping...): written with `klp_mutex` held, which the setters
+//!   require as a [`KlpLock`], or while the structure is being set up and
+//!   nobody else sees it.  Some are read without the mutex, as the C core
+//!   does (sysfs shows `enabled` and `patched`); such a read gives the old
+//!   or the new value;
+//! - the lists, walked with the mutex held ([`KlpPatch::objects`],
+//!   [`KlpObject::funcs`]).
+//!
+//! The structures are wrapped in [`Opaque`], as C code may change them
+//! (the module's own callbacks, for one) while a handle exists.
+
+use crate::list::{self, container_of};
+use crate::sys::{KlpLock, Name};
+use core::marker::PhantomData;
+use kernel::bindings;
+use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
+use kernel::str::CStr;
+use kernel::types::Opaque;
+
+/// The C string at `p`, or `None` for a null pointer.
+///
+/// # Safety
+/// `p` must be null or point to a NUL-terminated string that stays valid
+/// and unchanged for `'a`.
+unsafe fn opt_cstr<'a>(p: *const kernel::ffi::c_char) -> Option<&'a CStr> {
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: per the function's contract.
+        Some(unsafe { CStr::from_char_ptr(p) })
+    }
+}
+
+/// A `struct klp_patch`.
+///
+/// # Invariants
+/// A `&'a KlpPatch` points to a `struct klp_patch` that a livepatch module
+/// handed to the core (being checked, registered, or being freed), laid
+/// out as the C API requires (`objs` and `states` null or terminated
+/// arrays), valid for `'a`.  Its internal fields are written only with
+/// `klp_mutex` held or during the set-up, before anybody else sees them.
+#[repr(transparent)]
+pub(crate) struct KlpPatch(Opaque<bindings::klp_patch>);
+
+impl KlpPatch {
+    /// The handle of the patch at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` must point to a `struct klp_patch` of a livepatch module that
+    /// the core accepted or is checking, laid out as the C API requires,
+    /// that stays valid for `'a`; its fields must be written only with
+    /// `klp_mutex` held or during the set-up.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::klp_patch) -> &'a Self {
+        // SAFETY: `KlpPatch` is a transparent wrapper of the C structure,
+        // which is valid for `'a` by the contract.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The handle of the patch whose kobject is at `kobj`.
+    ///
+    /// # Safety
+    /// `kobj` must be the `kobj` field of a patch that satisfies the
+    /// requirements of [`KlpPatch::from_raw`] for `'a`.
+    pub(crate) unsafe fn from_kobj<'a>(kobj: *mut bindings::kobject) -> &'a Self {
+        let ptr = container_of!(kobj, bindings::klp_patch, kobj);
+        // SAFETY: per the function's contract.
+        unsafe { Self::from_raw(ptr) }
+    }
+
+    /// The C structure, for the code that still works on raw pointers and
+    /// for the callbacks of the module.
+    pub(crate) fn as_raw(&self) -> *mut bindings::klp_patch {
+        self.0.get()
+    }
+
+    /// The name of the patch (its module's), for messages; `(null)` when
+    /// the patch has no module, which [`crate::objects::check_patch`]
+    /// refuses.
+    pub(crate) fn name(&self) -> Name {
+        // SAFETY: by the type invariant, the patch is valid; `mod` is set by
+        // the module and never written by the core.
+        let m = unsafe { (*self.as_raw()).mod_ };
+        if m.is_null() {
+            return Name(core::ptr::null());
+        }
+        // SAFETY: the module of a patch outlives it (it holds the patch).
+        Name(unsafe { (*m).name.as_ptr() })
+    }
+
+    /// Whether the patch atomically replaces the patches before it.
+    pub(crate) fn replace(&self) -> bool {
+        // SAFETY: by the type invariant; set by the module only.
+        unsafe { (*self.as_raw()).replace }
+    }
+
+    /// Whether the patch is enabled (or being enabled).  Read without
+    /// `klp_mutex` by sysfs, as in the C core.
+    pub(crate) fn enabled(&self) -> bool {
+        // SAFETY: by the type invariant.
+        unsafe { (*self.as_raw()).enabled }
+    }
+
+    /// The objects of the patch, in list order (including the dynamic
+    /// ones of atomic replace).  The list does not change while the lock
+    /// is borrowed.
+    ///
+    /// The patch must have been set up by
+    /// [`crate::objects::init_patch_early`]; before, the list is empty.
+    pub(crate) fn objects<'a>(&'a self, _lock: &'a KlpLock) -> Objects<'a> {
+        // SAFETY: by the type invariant, the list head is valid and changes
+        // only under klp_mutex, which `_lock` proves held and keeps held
+        // (the core changes the list only with a `&mut KlpLock`).
+        let iter = unsafe { list::iter(&raw mut (*self.as_raw()).obj_list) };
+        Objects {
+            iter,
+            _lock: PhantomData,
+        }
+    }
+
+    /// The states of the patch, in array order, up to the terminator.
+    pub(crate) fn states(&self) -> States<'_> {
+        States {
+            // SAFETY: by the type invariant; set by the module only.
+            cur: unsafe { (*self.as_raw()).states },
+            _patch: PhantomData,
+        }
+    }
+
+    /// The state `id` of the patch, if it has one.
+    pub(crate) fn state(&self, id: c_ulong) -> Option<&KlpState> {
+        self.states().find(|s| s.id() == id)
+    }
+}
+
+/// Two handles are equal when they are the same patch.
+impl PartialEq for KlpPatch {
+    fn eq(&self, other: &Self) -> bool {
+        core::ptr::eq(self, other)
+    }
+}
+
+impl Eq for KlpPatch {}
+
+/// Iterator over the objects of a patch, see [`KlpPatch::objects`].
+pub(crate) struct Objects<'a> {
+    iter: list::Iter,
+    _lock: PhantomData<&'a KlpLock>,
+}
+
+impl<'a> Iterator for Objects<'a> {
+    type Item = &'a KlpObject;
+
+    fn next(&mut self) -> Option<&'a KlpObject> {
+        let node = self.iter.next()?;
+        let obj = container_of!(node, bindings::klp_object, node);
+        // SAFETY: the objects on a patch's list belong to it (or were
+        // allocated for it) and stay until they are taken off the list,
+        // under klp_mutex, which the iterator keeps held for `'a`.
+        Some(unsafe { KlpObject::from_raw(obj) })
+    }
+}
+
+/// Iterator over the states of a patch, see [`KlpPatch::states`].
+#[derive(Clone)]
+pub(crate) struct States<'a> {
+    cur: *mut bindings::klp_state,
+    _patch: PhantomData<&'a KlpPatch>,
+}
+
+impl<'a> Iterator for States<'a> {
+    type Item = &'a KlpState;
+
+    fn next(&mut self) -> Option<&'a KlpState> {
+        if self.cur.is_null() {
+            return None;
+        }
+        // SAFETY: `cur` is in the patch's array (type invariant of
+        // `KlpPatch`: terminated by a state with id 0), before or at its
+        // terminator: we stop there.
+        let state = unsafe { KlpState::from_raw(self.cur) };
+        if state.id() == 0 {
+            return None;
+        }
+        // SAFETY: `cur` is not the terminator, so the next element is in
+        // the array too.
+        self.cur = unsafe { self.cur.add(1) };
+        Some(state)
+    }
+}
+
+/// A `struct klp_object`.
+///
+/// # Invariants
+/// A `&'a KlpObject` points to an object of a patch that satisfies the
+/// invariant of [`KlpPatch`] (an element of its `objs` array, or a dynamic
+/// object that the core allocated for it), valid for `'a`.  Its internal
+/// fields are written only with `klp_mutex` held or during the set-up.
+#[repr(transparent)]
+pub(crate) struct KlpObject(Opaque<bindings::klp_object>);
+
+impl KlpObject {
+    /// The handle of the object at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` must point to an object of a patch that satisfies the
+    /// requirements of [`KlpPatch::from_raw`], and stay valid for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::klp_object) -> &'a Self {
+        // SAFETY: `KlpObject` is a transparent wrapper of the C structure,
+        // which is valid for `'a` by the contract.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The handle of the object whose kobject is at `kobj`.
+    ///
+    /// # Safety
+    /// `kobj` must be the `kobj` field of an object that satisfies the
+    /// requirements of [`KlpObject::from_raw`] for `'a`.
+    pub(crate) unsafe fn from_kobj<'a>(kobj: *mut bindings::kobject) -> &'a Self {
+        let ptr = container_of!(kobj, bindings::klp_object, kobj);
+        // SAFETY: per the function's contract.
+        unsafe { Self::from_raw(ptr) }
+    }
+
+    /// The C structure, for the code that still works on raw pointers.
+    pub(crate) fn as_raw(&self) -> *mut bindings::klp_object {
+        self.0.get()
+    }
+
+    /// The module's name, or `None` for vmlinux.
+    #[allow(dead_code)] // For the conversion of objects.rs and registry.rs.
+    pub(crate) fn name(&self) -> Option<&CStr> {
+        // SAFETY: by the type invariant; the name is set by the module (or
+        // copied for a dynamic object) before the core uses the object, is
+        // never changed, and lives as long as the object.
+        unsafe { opt_cstr((*self.as_raw()).name) }
+    }
+
+    /// Whether the object is a module (vmlinux has no name).
+    pub(crate) fn is_module(&self) -> bool {
+        // SAFETY: by the type invariant; the name is never changed.
+        !unsafe { (*self.as_raw()).name }.is_null()
+    }
+
+    /// Whether the object's code is in memory: vmlinux, or a loaded
+    /// module.
+    pub(crate) fn is_loaded(&self) -> bool {
+        // SAFETY: by the type invariant; `mod` changes only under
+        // klp_mutex.
+        !self.is_module() || !unsafe { (*self.as_raw()).mod_ }.is_null()
+    }
+
+    /// Whether the object is patched.  Read without `klp_mutex` by sysfs,
+    /// as in the C core.
+    pub(crate) fn patched(&self) -> bool {
+        // SAFETY: by the type invariant.
+        unsafe { (*self.as_raw()).patched }
+    }
+
+    /// Whether the core allocated the object (for the nops of atomic
+    /// replace).
+    pub(crate) fn dynamic(&self) -> bool {
+        // SAFETY: by the type invariant; set during the set-up only.
+        unsafe { (*self.as_raw()).dynamic }
+    }
+
+    /// The functions of the object, in list order (including nops).  The
+    /// list does not change while the lock is borrowed.
+    #[allow(dead_code)] // For the conversion of objects.rs and transition.rs.
+    pub(crate) fn funcs<'a>(&'a self, _lock: &'a KlpLock) -> Funcs<'a> {
+        // SAFETY: as in `KlpPatch::objects`, for the object's list.
+        let iter = unsafe { list::iter(&raw mut (*self.as_raw()).func_list) };
+        Funcs {
+            iter,
+            _lock: PhantomData,
+        }
+    }
+
+    /// The callbacks of the object.
+    fn callbacks(&self) -> bindings::klp_callbacks {
+        // SAFETY: by the type invariant; the structure is plain data.
+        unsafe { (*self.as_raw()).callbacks }
+    }
+
+    /// Runs the `pre_patch` callback of the module; its result, 0 when
+    /// there is none.
+    pub(crate) fn call_pre_patch(&self, _lock: &KlpLock) -> c_int {
+        match self.callbacks().pre_patch {
+            // SAFETY: a callback of the live module, called with its own
+            // object and klp_mutex held, as the C API documents.
+            Some(f) => unsafe { f(self.as_raw()) },
+            None => 0,
+        }
+    }
+
+    /// Runs the `post_patch` callback of the module, if any.
+    pub(crate) fn call_post_patch(&self, _lock: &KlpLock) {
+        if let Some(f) = self.callbacks().post_patch {
+            // SAFETY: as in `call_pre_patch`.
+            unsafe { f(self.as_raw()) };
+        }
+    }
+
+    /// Runs the `pre_unpatch` callback of the module, if any.
+    pub(crate) fn call_pre_unpatch(&self, _lock: &KlpLock) {
+        if let Some(f) = self.callbacks().pre_unpatch {
+            // SAFETY: as in `call_pre_patch`.
+            unsafe { f(self.as_raw()) };
+        }
+    }
+
+    /// Runs the `post_unpatch` callback of the module, if any.
+    pub(crate) fn call_post_unpatch(&self, _lock: &KlpLock) {
+        if let Some(f) = self.callbacks().post_unpatch {
+            // SAFETY: as in `call_pre_patch`.
+            unsafe { f(self.as_raw()) };
+        }
+    }
+
+    /// Whether `post_unpatch` may run: `pre_patch` succeeded.
+    pub(crate) fn post_unpatch_enabled(&self) -> bool {
+        self.callbacks().post_unpatch_enabled
+    }
+
+    /// Sets whether `post_unpatch` may run.
+    pub(crate) fn set_post_unpatch_enabled(&self, _lock: &KlpLock, enabled: bool) {
+        // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
+        // serialises the writers of the field.
+        unsafe { (*self.as_raw()).callbacks.post_unpatch_enabled = enabled };
+    }
+}
+
+/// Iterator over the functions of an object, see [`KlpObject::funcs`].
+pub(crate) struct Funcs<'a> {
+    iter: list::Iter,
+    _lock: PhantomData<&'a KlpLock>,
+}
+
+impl<'a> Iterator for Funcs<'a> {
+    type Item = &'a KlpFunc;
+
+    fn next(&mut self) -> Option<&'a KlpFunc> {
+        let node = self.iter.next()?;
+        let func = container_of!(node, bindings::klp_func, node);
+        // SAFETY: as in `Objects::next`, for the functions of an object.
+        Some(unsafe { KlpFunc::from_raw(func) })
+    }
+}
+
+/// A `struct klp_func`.
+///
+/// # Invariants
+/// A `&'a KlpFunc` points to a function of an object that satisfies the
+/// invariant of [`KlpObject`] (an element of its `funcs` array, or a nop
+/// that the core allocated for it), valid for `'a`.  Its internal fields
+/// are written only with `klp_mutex` held or during the set-up.
+#[repr(transparent)]
+pub(crate) struct KlpFunc(Opaque<bindings::klp_func>);
+
+impl KlpFunc {
+    /// The handle of the function at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` must point to a function of an object that satisfies the
+    /// requirements of [`KlpObject::from_raw`], and stay valid for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::klp_func) -> &'a Self {
+        // SAFETY: `KlpFunc` is a transparent wrapper of the C structure,
+        // which is valid for `'a` by the contract.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The handle of the function whose kobject is at `kobj`.
+    ///
+    /// # Safety
+    /// `kobj` must be the `kobj` field of a function that satisfies the
+    /// requirements of [`KlpFunc::from_raw`] for `'a`.
+    pub(crate) unsafe fn from_kobj<'a>(kobj: *mut bindings::kobject) -> &'a Self {
+        let ptr = container_of!(kobj, bindings::klp_func, kobj);
+        // SAFETY: per the function's contract.
+        unsafe { Self::from_raw(ptr) }
+    }
+
+    /// The C structure, for the code that still works on raw pointers.
+    pub(crate) fn as_raw(&self) -> *mut bindings::klp_func {
+        self.0.get()
+    }
+
+    /// Whether the core allocated the function as a nop of atomic replace.
+    pub(crate) fn nop(&self) -> bool {
+        // SAFETY: by the type invariant; set during the set-up only.
+        unsafe { (*self.as_raw()).nop }
+    }
+}
+
+// The accessors that the conversion of objects.rs, transition.rs and
+// ftrace.rs will use.
+#[allow(dead_code)]
+impl KlpFunc {
+    /// The name of the patched function (set by the module, or copied for
+    /// a nop); `None` only in an array that `check_patch` refuses.
+    pub(crate) fn old_name(&self) -> Option<&CStr> {
+        // SAFETY: by the type invariant; the name is never changed and lives
+        // as long as the function.
+        unsafe { opt_cstr((*self.as_raw()).old_name) }
+    }
+
+    /// Which occurrence of the name is patched (0: the only one).
+    pub(crate) fn old_sympos(&self) -> c_ulong {
+        // SAFETY: by the type invariant; set by the module (or for a nop,
+        // during the set-up).
+        unsafe { (*self.as_raw()).old_sympos }
+    }
+
+    /// The address of the patched function, null while its object is not
+    /// loaded.
+    pub(crate) fn old_func(&self) -> *mut c_void {
+        // SAFETY: by the type invariant; written under klp_mutex.
+        unsafe { (*self.as_raw()).old_func }
+    }
+
+    /// The address of the replacement (for a nop, the patched function
+    /// itself once its object is loaded).
+    pub(crate) fn new_func(&self) -> *mut c_void {
+        // SAFETY: by the type invariant; written under klp_mutex for nops.
+        unsafe { (*self.as_raw()).new_func }
+    }
+
+    /// Whether the function is patched (its redirection is in place).
+    pub(crate) fn patched(&self) -> bool {
+        // SAFETY: by the type invariant; written under klp_mutex.
+        unsafe { (*self.as_raw()).patched }
+    }
+
+    /// Whether the function is in transition.
+    pub(crate) fn transition(&self) -> bool {
+        // SAFETY: by the type invariant; written under klp_mutex.
+        unsafe { (*self.as_raw()).transition }
+    }
+}
+
+/// A `struct klp_state`.
+///
+/// # Invariants
+/// A `&'a KlpState` points to an element (not the terminator) of the
+/// `states` array of a patch that satisfies the invariant of [`KlpPatch`],
+/// valid for `'a`.  The core writes only `callbacks.pre_patch_succeeded`,
+/// with `klp_mutex` held.
+#[repr(transparent)]
+pub(crate) struct KlpState(Opaque<bindings::klp_state>);
+
+impl KlpState {
+    /// The handle of the state at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` must point into the `states` array of a patch that satisfies
+    /// the requirements of [`KlpPatch::from_raw`] for `'a`, at most at its
+    /// terminator (only [`States`] looks at a terminator).
+    unsafe fn from_raw<'a>(ptr: *mut bindings::klp_state) -> &'a Self {
+        // SAFETY: `KlpState` is a transparent wrapper of the C structure,
+        // which is valid for `'a` by the contract.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The C structure, for the module's callbacks and `klp_get_state()`.
+    pub(crate) fn as_raw(&self) -> *mut bindings::klp_state {
+        self.0.get()
+    }
+
+    /// The identifier of the state.
+    pub(crate) fn id(&self) -> c_ulong {
+        // SAFETY: by the type invariant; set by the module only.
+        unsafe { (*self.as_raw()).id }
+    }
+
+    /// The version of the state (legacy compatibility).
+    pub(crate) fn version(&self) -> c_uint {
+        // SAFETY: as in `id`.
+        unsafe { (*self.as_raw()).version }
+    }
+
+    /// Whether the state owns the shadow variables with its id.
+    pub(crate) fn is_shadow(&self) -> bool {
+        // SAFETY: as in `id`.
+        unsafe { (*self.as_raw()).is_shadow }
+    }
+
+    /// Whether the state forbids disabling its patch.
+    pub(crate) fn block_disable(&self) -> bool {
+        // SAFETY: as in `id`.
+        unsafe { (*self.as_raw()).block_disable }
+    }
+
+    /// The callbacks of the state.
+    fn callbacks(&self) -> bindings::klp_state_callbacks {
+        // SAFETY: as in `id`; the structure is plain data.
+        unsafe { (*self.as_raw()).callbacks }
+    }
+
+    /// Whether the state has any of the four callbacks.
+    pub(crate) fn has_callbacks(&self) -> bool {
+        let cb = self.callbacks();
+        cb.pre_patch.is_some()
+            || cb.post_patch.is_some()
+            || cb.pre_unpatch.is_some()
+            || cb.post_unpatch.is_some()
+    }
+
+    /// The destructor of the state's shadow variables.
+    pub(crate) fn shadow_dtor(&self) -> bindings::klp_shadow_dtor_t {
+        self.callbacks().shadow_dtor
+    }
+
+    /// Runs the `pre_patch` callback of the state of `patch`; its result,
+    /// 0 when there is none.
+    pub(crate) fn call_pre_patch(&self, _lock: &KlpLock, patch: &KlpPatch) -> c_int {
+        match self.callbacks().pre_patch {
+            // SAFETY: a callback of the live livepatch module, called with
+            // the patch that carries the state and klp_mutex held, as
+            // documented for state callbacks.
+            Some(f) => unsafe { f(patch.as_raw(), self.as_raw()) },
+            None => 0,
+        }
+    }
+
+    /// Runs the `post_patch` callback of the state of `patch`, if any.
+    pub(crate) fn call_post_patch(&self, _lock: &KlpLock, patch: &KlpPatch) {
+        if let Some(f) = self.callbacks().post_patch {
+            // SAFETY: as in `call_pre_patch`.
+            unsafe { f(patch.as_raw(), self.as_raw()) };
+        }
+    }
+
+    /// Runs the `pre_unpatch` callback of the state of `patch`, if any.
+    pub(crate) fn call_pre_unpatch(&self, _lock: &KlpLock, patch: &KlpPatch) {
+        if let Some(f) = self.callbacks().pre_unpatch {
+            // SAFETY: as in `call_pre_patch`.
+            unsafe { f(patch.as_raw(), self.as_raw()) };
+        }
+    }
+
+    /// Runs the `post_unpatch` callback of the state of `patch`, if any.
+    pub(crate) fn call_post_unpatch(&self, _lock: &KlpLock, patch: &KlpPatch) {
+        if let Some(f) = self.callbacks().post_unpatch {
+            // SAFETY: as in `call_pre_patch`.
+            unsafe { f(patch.as_raw(), self.as_raw()) };
+        }
+    }
+
+    /// Records whether `pre_patch` succeeded.
+    pub(crate) fn set_pre_patch_succeeded(&self, _lock: &KlpLock, succeeded: bool) {
+        // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
+        // serialises the writers of the field.
+        unsafe { (*self.as_raw()).callbacks.pre_patch_succeeded = succeeded };
+    }
+}
