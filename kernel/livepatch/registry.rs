@@ -10,6 +10,7 @@
 
 use crate::callbacks;
 use crate::ftrace;
+use crate::handles::KlpObject;
 use crate::list::{self, container_of};
 use crate::objects::{self, Object, Patch};
 use crate::state;
@@ -166,7 +167,9 @@ fn enable(lock: &mut KlpLock, patch: Patch) -> Result {
         if !objects::is_loaded(obj) {
             continue;
         }
-        let res = callbacks::pre_patch(obj)
+        // SAFETY: an object of a set-up patch; klp_mutex held.
+        let handle = unsafe { KlpObject::from_raw(obj) };
+        let res = callbacks::pre_patch(lock, handle)
             .inspect_err(|_| {
                 pr_warn!(
                     "pre-patch callback failed for object '{}'\n",
@@ -206,7 +209,8 @@ pub(crate) fn disable(lock: &mut KlpLock, patch: Patch) -> Result {
     for obj in unsafe { objects::objects(patch) } {
         // SAFETY: as above.
         if unsafe { (*obj).patched } {
-            callbacks::pre_unpatch(obj);
+            // SAFETY: an object of a registered patch; klp_mutex held.
+            callbacks::pre_unpatch(lock, unsafe { KlpObject::from_raw(obj) });
         }
     }
     // func->transition before TIF_PATCH_PENDING: a task switched right away
@@ -304,8 +308,10 @@ fn cleanup_module_patches(lock: &mut KlpLock, m: *mut bindings::module, limit: O
         let Some(obj) = (unsafe { objects::objects(patch) }).find(|&o| obj_is_for(o, m)) else {
             continue;
         };
+        // SAFETY: an object of a registered patch; klp_mutex held.
+        let handle = unsafe { KlpObject::from_raw(obj) };
         if Some(patch) != tp {
-            callbacks::pre_unpatch(obj);
+            callbacks::pre_unpatch(lock, handle);
         }
         pr_notice!(
             "reverting patch '{}' on unloading module '{}'\n",
@@ -313,7 +319,7 @@ fn cleanup_module_patches(lock: &mut KlpLock, m: *mut bindings::module, limit: O
             objects::obj_name(obj)
         );
         ftrace::unpatch_object(lock, obj);
-        callbacks::post_unpatch(obj);
+        callbacks::post_unpatch(lock, handle);
         crate::relocs::clear_object_relocs(patch, obj);
         objects::free_object_loaded(obj);
     }
@@ -344,6 +350,8 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
         };
         // SAFETY: as above.
         unsafe { (*obj).mod_ = m };
+        // SAFETY: as above; an object of a registered patch.
+        let handle = unsafe { KlpObject::from_raw(obj) };
         let res = (|| -> Result {
             objects::init_object_loaded(patch, obj).inspect_err(|e| {
                 pr_warn!(
@@ -358,7 +366,7 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
                 objects::patch_name(patch),
                 name.to_str().unwrap_or("?")
             );
-            callbacks::pre_patch(obj).inspect_err(|_| {
+            callbacks::pre_patch(&lock, handle).inspect_err(|_| {
                 pr_warn!(
                     "pre-patch callback failed for object '{}'\n",
                     objects::obj_name(obj)
@@ -371,11 +379,11 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
                     name.to_str().unwrap_or("?"),
                     e.to_errno()
                 );
-                callbacks::post_unpatch(obj);
+                callbacks::post_unpatch(&lock, handle);
                 return Err(e);
             }
             if Some(patch) != tp {
-                callbacks::post_patch(obj);
+                callbacks::post_patch(&lock, handle);
             }
             Ok(())
         })();

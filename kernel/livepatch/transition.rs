@@ -15,6 +15,7 @@
 
 use crate::callbacks;
 use crate::ftrace;
+use crate::handles::KlpPatch;
 use crate::objects::{self, Func, Patch};
 use crate::registry;
 use crate::state_plan::{self, Target};
@@ -558,15 +559,17 @@ fn complete_transition(lock: &mut KlpLock) {
         sys::set_patch_state(t, IDLE);
     });
 
-    // SAFETY: klp_mutex held.
-    for obj in unsafe { objects::objects(patch) } {
-        if !objects::is_loaded(obj) {
+    // SAFETY: the patch in transition is registered (set up, valid until
+    // it is freed after its transition); klp_mutex held.
+    let handle = unsafe { KlpPatch::from_raw(patch) };
+    for obj in handle.objects(lock) {
+        if !obj.is_loaded() {
             continue;
         }
         if state == PATCHED {
-            callbacks::post_patch(obj);
+            callbacks::post_patch(lock, obj);
         } else {
-            callbacks::post_unpatch(obj);
+            callbacks::post_unpatch(lock, obj);
         }
     }
     crate::state::transition_complete(lock, patch, state);
