@@ -10,7 +10,7 @@
 
 use crate::callbacks;
 use crate::ftrace;
-use crate::handles::KlpObject;
+use crate::handles::{KlpObject, KlpPatch};
 use crate::list::{self, container_of};
 use crate::objects::{self, Object, Patch};
 use crate::state;
@@ -48,6 +48,38 @@ pub(crate) fn patches(_lock: &KlpLock) -> impl Iterator<Item = Patch> + Clone {
     // SAFETY: the list changes only under klp_mutex, which the caller holds
     // while iterating; only the entry just returned may be removed.
     unsafe { list::iter(head) }.map(|l| container_of!(l, bindings::klp_patch, list))
+}
+
+/// The registered patches as handles, oldest first.
+///
+/// Unlike [`patches`], the iterator borrows the guard: nothing can take a
+/// patch off the list (that needs a `&mut KlpLock`) while it lives.
+pub(crate) fn registered(_lock: &KlpLock) -> RegisteredIter<'_> {
+    RegisteredIter {
+        // SAFETY: as in `patches`; here the guard stays borrowed.
+        iter: unsafe { list::iter(PATCHES.as_ptr()) },
+        _lock: core::marker::PhantomData,
+    }
+}
+
+/// Iterator of [`registered`].
+#[derive(Clone)]
+pub(crate) struct RegisteredIter<'a> {
+    iter: list::Iter,
+    _lock: core::marker::PhantomData<&'a KlpLock>,
+}
+
+impl<'a> Iterator for RegisteredIter<'a> {
+    type Item = &'a KlpPatch;
+
+    fn next(&mut self) -> Option<&'a KlpPatch> {
+        let node = self.iter.next()?;
+        let patch = container_of!(node, bindings::klp_patch, list);
+        // SAFETY: a registered patch was accepted and set up; it stays on
+        // the list, and valid, while klp_mutex is held, which the borrowed
+        // guard proves for `'a`.
+        Some(unsafe { KlpPatch::from_raw(patch) })
+    }
 }
 
 /// Adds a set-up patch at the end of the list.
@@ -157,7 +189,8 @@ fn enable(lock: &mut KlpLock, patch: Patch) -> Result {
     transition::init(lock, patch, PATCHED);
     // func->transition before the functions become visible on the stacks.
     fence(Ordering::Release);
-    if let Err(e) = state::begin_enable(lock, patch) {
+    // SAFETY: a set-up patch, registered; klp_mutex held.
+    if let Err(e) = state::begin_enable(lock, unsafe { KlpPatch::from_raw(patch) }) {
         pr_warn!("failed to enable patch '{}'\n", objects::patch_name(patch));
         transition::cancel(lock);
         return Err(e);
@@ -204,7 +237,8 @@ pub(crate) fn disable(lock: &mut KlpLock, patch: Patch) -> Result {
         return Err(EBUSY);
     }
     transition::init(lock, patch, UNPATCHED);
-    state::begin_disable(lock, patch);
+    // SAFETY: a registered patch; klp_mutex held.
+    state::begin_disable(lock, unsafe { KlpPatch::from_raw(patch) });
     // SAFETY: klp_mutex held.
     for obj in unsafe { objects::objects(patch) } {
         // SAFETY: as above.
@@ -259,7 +293,9 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: Patch) -> c_int {
         );
         return EINVAL.to_errno();
     }
-    if let Err(e) = state::check_compatible(&mut lock, patch) {
+    // SAFETY: `check_patch` accepted the patch, whose module is alive (it
+    // runs its init function); klp_mutex held.
+    if let Err(e) = state::check_compatible(&mut lock, unsafe { KlpPatch::from_raw(patch) }) {
         pr_err!(
             "Livepatch patch ({}) is not compatible with the already installed livepatches.\n",
             objects::patch_name(patch)
@@ -432,7 +468,9 @@ pub(crate) fn set_enabled(patch: Patch, enabled: bool) -> Result {
         transition::reverse(&mut lock);
         Ok(())
     } else if !enabled {
-        state::check_disable(&mut lock, patch)?;
+        // SAFETY: as above; the patch is registered (enabled); klp_mutex
+        // held.
+        state::check_disable(&mut lock, unsafe { KlpPatch::from_raw(patch) })?;
         disable(&mut lock, patch)
     } else {
         // A disabled patch cannot be enabled again.

@@ -19,6 +19,7 @@
 //! the shadow variables of removed `is_shadow` states), and provides
 //! `klp_get_state()` and `klp_get_prev_state()`.
 
+use crate::handles::{KlpPatch, KlpState};
 use crate::objects::Patch;
 use crate::registry;
 use crate::state_plan::{self, Callback, PatchView, Progress, Step, Target};
@@ -30,67 +31,30 @@ use kernel::error::{code::*, Result};
 use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
 
-/// A state of a patch's `states` array.
-type State = *mut bindings::klp_state;
-
-/// The states of a patch, up to the terminator (id 0).
-///
-/// # Safety
-/// `patch.states` must be null or point to an array terminated by a state
-/// with id 0, valid while the patch is.
-unsafe fn states(patch: Patch) -> impl Iterator<Item = State> + Clone {
-    // SAFETY: per the function's contract.
-    let first = unsafe { (*patch).states };
-    let mut cur = first;
-    core::iter::from_fn(move || {
-        // SAFETY: we stop at the terminator.
-        unsafe {
-            if cur.is_null() || (*cur).id == 0 {
-                return None;
-            }
-            let s = cur;
-            cur = cur.add(1);
-            Some(s)
-        }
-    })
-}
-
-fn desc(s: State) -> StateDesc {
-    // SAFETY: states of a live patch.
-    let s = unsafe { &*s };
-    let cb = &s.callbacks;
+fn desc(s: &KlpState) -> StateDesc {
     StateDesc {
-        id: s.id as u64,
-        version: s.version,
-        has_callbacks: cb.pre_patch.is_some()
-            || cb.post_patch.is_some()
-            || cb.pre_unpatch.is_some()
-            || cb.post_unpatch.is_some(),
-        is_shadow: s.is_shadow,
-        block_disable: s.block_disable,
+        id: s.id() as u64,
+        version: s.version(),
+        has_callbacks: s.has_callbacks(),
+        is_shadow: s.is_shadow(),
+        block_disable: s.block_disable(),
     }
 }
 
 /// The descriptions of a patch's states.
-fn descs(patch: Patch) -> impl Iterator<Item = StateDesc> + Clone {
-    // SAFETY: `patch` is a live patch of the caller.
-    unsafe { states(patch) }.map(desc)
+fn descs(patch: &KlpPatch) -> impl Iterator<Item = StateDesc> + Clone + '_ {
+    patch.states().map(desc)
 }
 
 /// Checks a patch that is about to be enabled: its own states, then
 /// against the registered patches.
-pub(crate) fn check_compatible(lock: &mut KlpLock, patch: Patch) -> Result {
+pub(crate) fn check_compatible(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
     if let Err(StateError::DuplicateId(id)) = state_rules::check_own(descs(patch)) {
-        pr_err!(
-            "patch '{}': state {} is listed twice\n",
-            crate::objects::patch_name(patch),
-            id
-        );
+        pr_err!("patch '{}': state {} is listed twice\n", patch.name(), id);
         return Err(EINVAL);
     }
-    // SAFETY: `patch` was checked by `check_patch`.
-    let replace = unsafe { (*patch).replace };
-    for old in registry::patches(lock) {
+    let replace = patch.replace();
+    for old in registry::registered(lock) {
         let Err(e) = state_rules::check_against(descs(patch), replace, descs(old)) else {
             continue;
         };
@@ -111,15 +75,15 @@ pub(crate) fn check_compatible(lock: &mut KlpLock, patch: Patch) -> Result {
             match e {
                 StateError::Downgrade { installed, new, .. } => pr_err!(
                     "patch '{}': state {} version {} is lower than the installed {}\n",
-                    crate::objects::patch_name(patch),
+                    patch.name(),
                     id,
                     new,
                     installed
                 ),
                 _ => pr_err!(
                     "patch '{}': replacing '{}' would drop state {}, which cannot be undone\n",
-                    crate::objects::patch_name(patch),
-                    crate::objects::patch_name(old),
+                    patch.name(),
+                    old.name(),
                     id
                 ),
             }
@@ -134,21 +98,26 @@ pub(crate) fn check_compatible(lock: &mut KlpLock, patch: Patch) -> Result {
 /// # Safety
 /// `patch` must be a live patch; called from the patch's own code.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn klp_get_state(patch: Patch, id: c_ulong) -> State {
+pub(crate) unsafe extern "C" fn klp_get_state(
+    patch: Patch,
+    id: c_ulong,
+) -> *mut bindings::klp_state {
     if patch.is_null() {
         return core::ptr::null_mut();
     }
-    // SAFETY: per the function's contract.
-    unsafe { states(patch) }
-        // SAFETY: as above.
-        .find(|&s| unsafe { (*s).id } == id)
-        .unwrap_or(core::ptr::null_mut())
+    // SAFETY: per the function's contract, the patch of a live livepatch
+    // module; only its `states` array is read, which the core never
+    // writes but for `pre_patch_succeeded`.
+    let patch = unsafe { KlpPatch::from_raw(patch) };
+    patch
+        .state(id)
+        .map_or(core::ptr::null_mut(), KlpState::as_raw)
 }
 
 /// The state `id` of the most recent registered patch before the one in
 /// transition: what the system had before.  Only meaningful in callbacks.
 #[no_mangle]
-pub(crate) extern "C" fn klp_get_prev_state(id: c_ulong) -> State {
+pub(crate) extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings::klp_state {
     let Some(tp) = transition::patch() else {
         pr_err!("klp_get_prev_state() called outside of a transition\n");
         return core::ptr::null_mut();
@@ -158,10 +127,11 @@ pub(crate) extern "C" fn klp_get_prev_state(id: c_ulong) -> State {
         if p == tp {
             break;
         }
-        // SAFETY: registered patches are live.
-        let s = unsafe { klp_get_state(p, id) };
-        if !s.is_null() {
-            last = s;
+        // SAFETY: registered patches are live; the callbacks that call this
+        // run with klp_mutex held.
+        let p = unsafe { KlpPatch::from_raw(p) };
+        if let Some(s) = p.state(id) {
+            last = s.as_raw();
         }
     }
     last
@@ -170,20 +140,19 @@ pub(crate) extern "C" fn klp_get_prev_state(id: c_ulong) -> State {
 /// The registered patches, as the state plan sees them.
 struct Registered<'a>(&'a KlpLock);
 
-impl PatchView for Registered<'_> {
-    type P = Patch;
+impl<'a> PatchView for Registered<'a> {
+    type P = &'a KlpPatch;
 
-    fn patches(&self) -> impl Iterator<Item = Patch> {
-        registry::patches(self.0)
+    fn patches(&self) -> impl Iterator<Item = &'a KlpPatch> {
+        registry::registered(self.0)
     }
 
-    fn states(&self, p: Patch) -> impl Iterator<Item = StateDesc> + Clone {
+    fn states(&self, p: &'a KlpPatch) -> impl Iterator<Item = StateDesc> + Clone {
         descs(p)
     }
 
-    fn replace(&self, p: Patch) -> bool {
-        // SAFETY: registered patches are live; klp_mutex held.
-        unsafe { (*p).replace }
+    fn replace(&self, p: &'a KlpPatch) -> bool {
+        p.replace()
     }
 }
 
@@ -191,62 +160,37 @@ impl PatchView for Registered<'_> {
 /// klp_mutex.
 static PROGRESS: Locked<Progress> = Locked::new(Progress::IDLE);
 
-fn name(patch: Patch) -> crate::sys::Name {
-    crate::objects::patch_name(patch)
-}
-
 /// Runs one step of the plan: a callback of a state, or the freeing of its
 /// shadow variables.  Only `pre_patch` can fail.
-fn run(step: Step<Patch>) -> Result {
-    // SAFETY: the plan names registered patches, whose modules are alive,
-    // and states they carry; klp_mutex held.
-    let s = unsafe { klp_get_state(step.patch, step.state as c_ulong) };
-    if s.is_null() {
+fn run(lock: &KlpLock, step: Step<&KlpPatch>) -> Result {
+    let patch = step.patch;
+    // The plan names registered patches, whose modules are alive, and
+    // states they carry.
+    let Some(s) = patch.state(step.state as c_ulong) else {
         return Ok(());
-    }
-    // SAFETY: as above.
-    let st = unsafe { &mut *s };
-    let cb = st.callbacks;
-    // SAFETY (of the calls below): a callback of the livepatch, called with
-    // its own patch and state, under klp_mutex as documented.
+    };
     match step.callback {
         Callback::PrePatch => {
-            if let Some(f) = cb.pre_patch {
-                // SAFETY: see above.
-                let ret = unsafe { f(step.patch, s) };
-                if ret != 0 {
-                    pr_err!(
-                        "'{}': pre_patch of state {} failed ({})\n",
-                        name(step.patch),
-                        step.state,
-                        ret
-                    );
-                    return Err(kernel::error::Error::from_errno(ret));
-                }
+            let ret = s.call_pre_patch(lock, patch);
+            if ret != 0 {
+                pr_err!(
+                    "'{}': pre_patch of state {} failed ({})\n",
+                    patch.name(),
+                    step.state,
+                    ret
+                );
+                return Err(kernel::error::Error::from_errno(ret));
             }
-            st.callbacks.pre_patch_succeeded = true;
+            s.set_pre_patch_succeeded(lock, true);
         }
-        Callback::PostPatch => {
-            if let Some(f) = cb.post_patch {
-                // SAFETY: see above.
-                unsafe { f(step.patch, s) };
-            }
-        }
-        Callback::PreUnpatch => {
-            if let Some(f) = cb.pre_unpatch {
-                // SAFETY: see above.
-                unsafe { f(step.patch, s) };
-            }
-        }
+        Callback::PostPatch => s.call_post_patch(lock, patch),
+        Callback::PreUnpatch => s.call_pre_unpatch(lock, patch),
         Callback::PostUnpatch => {
-            if let Some(f) = cb.post_unpatch {
-                // SAFETY: see above.
-                unsafe { f(step.patch, s) };
-            }
-            st.callbacks.pre_patch_succeeded = false;
+            s.call_post_unpatch(lock, patch);
+            s.set_pre_patch_succeeded(lock, false);
         }
         Callback::FreeShadow => {
-            crate::shadow::free_all(st.id, cb.shadow_dtor);
+            crate::shadow::free_all(s.id(), s.shadow_dtor());
         }
     }
     Ok(())
@@ -257,16 +201,18 @@ fn run(step: Step<Patch>) -> Result {
 /// replaced patches' `pre_unpatch` of the states it removes.  On an error,
 /// nothing more runs; the cancelled transition's completion undoes the
 /// states whose `pre_patch` succeeded.
-pub(crate) fn begin_enable(lock: &mut KlpLock, patch: Patch) -> Result {
-    let (progress, res) = Progress::enable(&Registered(lock), patch, run);
+pub(crate) fn begin_enable(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
+    let shared: &KlpLock = lock;
+    let (progress, res) = Progress::enable(&Registered(shared), patch, |step| run(shared, step));
     *PROGRESS.get(lock) = progress;
     res
 }
 
 /// Disabling `patch` begins: it starts undoing the states it removes.
-pub(crate) fn begin_disable(lock: &mut KlpLock, patch: Patch) {
-    let progress = Progress::disable(&Registered(lock), patch, |step| {
-        let _ = run(step);
+pub(crate) fn begin_disable(lock: &mut KlpLock, patch: &KlpPatch) {
+    let shared: &KlpLock = lock;
+    let progress = Progress::disable(&Registered(shared), patch, |step| {
+        let _ = run(shared, step);
     });
     *PROGRESS.get(lock) = progress;
 }
@@ -274,21 +220,23 @@ pub(crate) fn begin_disable(lock: &mut KlpLock, patch: Patch) {
 /// An atomic replace by `patch` completed and the replaced patches are
 /// unpatched: they finish undoing the states it removes, whose shadow
 /// variables go.
-pub(crate) fn replaced_unpatched(lock: &mut KlpLock, patch: Patch) {
+pub(crate) fn replaced_unpatched(lock: &mut KlpLock, patch: &KlpPatch) {
     let progress = *PROGRESS.get(lock);
-    progress.complete_replaced(&Registered(lock), patch, Target::Patched, |step| {
-        let _ = run(step);
+    let shared: &KlpLock = lock;
+    progress.complete_replaced(&Registered(shared), patch, Target::Patched, |step| {
+        let _ = run(shared, step);
     });
 }
 
 /// The transition of `patch` to `target` is complete (every task switched,
 /// or an enable was cancelled): finish introducing or removing its states,
 /// or undo what a reversed transition began.
-pub(crate) fn transition_complete(lock: &mut KlpLock, patch: Patch, target: c_int) {
+pub(crate) fn transition_complete(lock: &mut KlpLock, patch: &KlpPatch, target: c_int) {
     let progress = core::mem::replace(PROGRESS.get(lock), Progress::IDLE);
-    let view = Registered(lock);
+    let shared: &KlpLock = lock;
+    let view = Registered(shared);
     let mut go = |step| {
-        let _ = run(step);
+        let _ = run(shared, step);
     };
     if target == bindings::KLP_TRANSITION_PATCHED as c_int {
         progress.complete_own(&view, patch, Target::Patched, go);
@@ -300,9 +248,9 @@ pub(crate) fn transition_complete(lock: &mut KlpLock, patch: Patch, target: c_in
 }
 
 /// Whether `patch` may be disabled: no state of it blocks disabling.
-pub(crate) fn check_disable(lock: &mut KlpLock, patch: Patch) -> Result {
+pub(crate) fn check_disable(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
     if let Some(id) = state_plan::disable_blocked(&Registered(lock), patch) {
-        pr_err!("'{}': disabling is blocked by state {}\n", name(patch), id);
+        pr_err!("'{}': disabling is blocked by state {}\n", patch.name(), id);
         return Err(EINVAL);
     }
     Ok(())

@@ -534,11 +534,13 @@ fn complete_transition(lock: &mut KlpLock) {
         dir(state)
     );
 
-    // SAFETY: klp_mutex held.
-    if unsafe { (*patch).replace } && state == PATCHED {
+    // SAFETY: the patch in transition is registered (set up, valid until
+    // it is freed after its transition); klp_mutex held.
+    let handle = unsafe { KlpPatch::from_raw(patch) };
+    if handle.replace() && state == PATCHED {
         registry::unpatch_replaced_patches(lock, patch);
         registry::discard_nops(lock, patch);
-        crate::state::replaced_unpatched(lock, patch);
+        crate::state::replaced_unpatched(lock, handle);
     }
     if state == UNPATCHED {
         // Everybody runs the old code: take the functions off the stacks,
@@ -559,9 +561,6 @@ fn complete_transition(lock: &mut KlpLock) {
         sys::set_patch_state(t, IDLE);
     });
 
-    // SAFETY: the patch in transition is registered (set up, valid until
-    // it is freed after its transition); klp_mutex held.
-    let handle = unsafe { KlpPatch::from_raw(patch) };
     for obj in handle.objects(lock) {
         if !obj.is_loaded() {
             continue;
@@ -572,7 +571,7 @@ fn complete_transition(lock: &mut KlpLock) {
             callbacks::post_unpatch(lock, obj);
         }
     }
-    crate::state::transition_complete(lock, patch, state);
+    crate::state::transition_complete(lock, handle, state);
 
     pr_notice!(
         "'{}': {} complete\n",
