@@ -12,8 +12,9 @@
 //! functions free what the core allocated (nops, dynamic objects) and let
 //! the freeing of a patch finish.
 
+use crate::handles::{KlpFunc, KlpObject, KlpPatch};
 use crate::list::container_of;
-use crate::objects::{self, Func, Object, Patch};
+use crate::objects::{self, Patch};
 use crate::registry;
 use crate::sys::KlpLock;
 use crate::transition;
@@ -70,6 +71,8 @@ fn parse_bool(buf: *const c_char) -> Result<bool> {
     kernel::error::to_result(ret).map(|()| v)
 }
 
+/// The address of the patch whose kobject is at `kobj`, for the functions
+/// that take a raw patch; [`KlpPatch::from_kobj`] gives its handle.
 fn patch_of(kobj: *mut bindings::kobject) -> Patch {
     container_of!(kobj, bindings::klp_patch, kobj)
 }
@@ -91,7 +94,8 @@ unsafe extern "C" fn enabled_show(
     buf: *mut c_char,
 ) -> isize {
     // SAFETY: the file belongs to a patch's kobject, alive while open.
-    emit_int(buf, unsafe { (*patch_of(kobj)).enabled } as c_int)
+    let patch = unsafe { KlpPatch::from_kobj(kobj) };
+    emit_int(buf, patch.enabled() as c_int)
 }
 
 /// Handles a write of `enabled`: disable, or reverse the transition.
@@ -152,7 +156,8 @@ unsafe extern "C" fn replace_show(
     buf: *mut c_char,
 ) -> isize {
     // SAFETY: as in `enabled_show`.
-    emit_int(buf, unsafe { (*patch_of(kobj)).replace } as c_int)
+    let patch = unsafe { KlpPatch::from_kobj(kobj) };
+    emit_int(buf, patch.replace() as c_int)
 }
 
 /// Shows `stack_order`: the position among the registered patches.
@@ -167,9 +172,9 @@ unsafe extern "C" fn stack_order_show(
     let this = patch_of(kobj);
     let lock = KlpLock::lock();
     let mut order = 0;
-    for p in registry::patches(&lock) {
+    for p in registry::registered(&lock) {
         order += 1;
-        if p == this {
+        if p.as_raw() == this {
             break;
         }
     }
@@ -186,9 +191,9 @@ unsafe extern "C" fn patched_show(
     _a: *mut bindings::kobj_attribute,
     buf: *mut c_char,
 ) -> isize {
-    let obj: Object = container_of!(kobj, bindings::klp_object, kobj);
-    // SAFETY: the file belongs to the object's kobject.
-    emit_int(buf, unsafe { (*obj).patched } as c_int)
+    // SAFETY: the file belongs to the object's kobject, alive while open.
+    let obj = unsafe { KlpObject::from_kobj(kobj) };
+    emit_int(buf, obj.patched() as c_int)
 }
 
 static ENABLED: Static<bindings::kobj_attribute> = Static(attr(
@@ -257,7 +262,8 @@ static OBJECT_GROUPS: Static<[*const bindings::attribute_group; 2]> =
 /// Called by sysfs/kobject code with the kobject of a patch.
 unsafe extern "C" fn release_patch(kobj: *mut bindings::kobject) {
     // SAFETY: the last reference of a patch's kobject: let
-    // `free_patch_finish` go on.
+    // `free_patch_finish` go on.  No handle: the patch may be gone as soon
+    // as `complete()` wakes the waiter.
     unsafe { bindings::complete(&raw mut (*patch_of(kobj)).finish) };
 }
 
@@ -266,10 +272,11 @@ unsafe extern "C" fn release_patch(kobj: *mut bindings::kobject) {
 /// # Safety
 /// Called by sysfs/kobject code with the kobject of an object.
 unsafe extern "C" fn release_object(kobj: *mut bindings::kobject) {
-    let obj: Object = container_of!(kobj, bindings::klp_object, kobj);
-    // SAFETY: the last reference of the object's kobject.
-    if unsafe { (*obj).dynamic } {
-        objects::free_object_dynamic(obj);
+    // SAFETY: the last reference of the object's kobject: the object is
+    // valid until it is freed below, after the last use of the handle.
+    let obj = unsafe { KlpObject::from_kobj(kobj) };
+    if obj.dynamic() {
+        objects::free_object_dynamic(obj.as_raw());
     }
 }
 
@@ -278,10 +285,11 @@ unsafe extern "C" fn release_object(kobj: *mut bindings::kobject) {
 /// # Safety
 /// Called by sysfs/kobject code with the kobject of a function.
 unsafe extern "C" fn release_func(kobj: *mut bindings::kobject) {
-    let func: Func = container_of!(kobj, bindings::klp_func, kobj);
-    // SAFETY: the last reference of the function's kobject.
-    if unsafe { (*func).nop } {
-        objects::free_func_nop(func);
+    // SAFETY: the last reference of the function's kobject: as in
+    // `release_object`.
+    let func = unsafe { KlpFunc::from_kobj(kobj) };
+    if func.nop() {
+        objects::free_func_nop(func.as_raw());
     }
 }
 
