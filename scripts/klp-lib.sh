@@ -329,6 +329,8 @@ vm() {
 	out=$(build_dir)
 	probe_kvm
 	[ "$KLP_ACCEL" = kvm ] || opts+=(--disable-kvm)
+	# The debug kernels get entropy from the host (klp-debug.config).
+	case "$KLP_FLAVOR" in *-debug) opts+=(--qemu-opt=-device --qemu-opt=virtio-rng-pci) ;; esac
 	[ -n "${KLP_QEMU_OPTS:-}" ] && opts+=(--qemu-opts="$KLP_QEMU_OPTS")
 	# The kernel crate's doctests (KUnit) run at boot.
 	in_root vng --run "$out" --force-9p --user root --cpus 2 --memory 2G \
