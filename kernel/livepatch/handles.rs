@@ -150,6 +150,42 @@ impl KlpPatch {
     pub(crate) fn state(&self, id: c_ulong) -> Option<&KlpState> {
         self.states().find(|s| s.id() == id)
     }
+
+    /// The module that the patch belongs to; null only in a patch that
+    /// [`crate::objects::check_patch`] refuses.
+    pub(crate) fn module(&self) -> *mut bindings::module {
+        // SAFETY: by the type invariant; set by the module only.
+        unsafe { (*self.as_raw()).mod_ }
+    }
+
+    /// The objects of the module's `objs` array, in array order, up to the
+    /// terminator; `None` when the patch has no array, which
+    /// [`crate::objects::check_patch`] refuses.  Unlike
+    /// [`KlpPatch::objects`], this is what the module declared (no dynamic
+    /// objects), and it needs no set-up.
+    pub(crate) fn static_objects(&self) -> Option<StaticObjects<'_>> {
+        // SAFETY: by the type invariant; set by the module only.
+        let cur = unsafe { (*self.as_raw()).objs };
+        (!cur.is_null()).then_some(StaticObjects {
+            cur,
+            _patch: PhantomData,
+        })
+    }
+
+    /// Sets whether the patch is enabled.
+    pub(crate) fn set_enabled(&self, _lock: &KlpLock, enabled: bool) {
+        // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
+        // serialises the writers of the field.
+        unsafe { (*self.as_raw()).enabled = enabled };
+    }
+
+    /// Sets whether a forced transition concerned the patch, whose module
+    /// must then stay.
+    pub(crate) fn set_forced(&self, _lock: &KlpLock, forced: bool) {
+        // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
+        // serialises the writers of the field.
+        unsafe { (*self.as_raw()).forced = forced };
+    }
 }
 
 /// Two handles are equal when they are the same patch.
@@ -247,7 +283,6 @@ impl KlpObject {
     }
 
     /// The module's name, or `None` for vmlinux.
-    #[allow(dead_code)] // For the conversion of objects.rs and registry.rs.
     pub(crate) fn name(&self) -> Option<&CStr> {
         // SAFETY: by the type invariant; the name is set by the module (or
         // copied for a dynamic object) before the core uses the object, is
@@ -285,7 +320,6 @@ impl KlpObject {
 
     /// The functions of the object, in list order (including nops).  The
     /// list does not change while the lock is borrowed.
-    #[allow(dead_code)] // For the conversion of objects.rs and transition.rs.
     pub(crate) fn funcs<'a>(&'a self, _lock: &'a KlpLock) -> Funcs<'a> {
         // SAFETY: as in `KlpPatch::objects`, for the object's list.
         let iter = unsafe { list::iter(&raw mut (*self.as_raw()).func_list) };
@@ -347,6 +381,35 @@ impl KlpObject {
         // serialises the writers of the field.
         unsafe { (*self.as_raw()).callbacks.post_unpatch_enabled = enabled };
     }
+
+    /// The functions of the module's `funcs` array, in array order, up to
+    /// the terminator; `None` when the object has no array (a dynamic
+    /// object, or one that [`crate::objects::check_patch`] refuses).
+    /// Unlike [`KlpObject::funcs`], this is what the module declared (no
+    /// nops), and it needs no set-up.
+    pub(crate) fn static_funcs(&self) -> Option<StaticFuncs<'_>> {
+        // SAFETY: by the type invariant; set by the module only (null in a
+        // dynamic object).
+        let cur = unsafe { (*self.as_raw()).funcs };
+        (!cur.is_null()).then_some(StaticFuncs {
+            cur,
+            _obj: PhantomData,
+        })
+    }
+
+    /// Sets the module of the object: the loaded module, or null when it
+    /// is not loaded.
+    pub(crate) fn set_module(&self, _lock: &KlpLock, m: *mut bindings::module) {
+        // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
+        // serialises the writers of the field.
+        unsafe { (*self.as_raw()).mod_ = m };
+    }
+
+    /// Sets whether the object is patched.
+    pub(crate) fn set_patched(&self, _lock: &KlpLock, patched: bool) {
+        // SAFETY: as in `set_module`.
+        unsafe { (*self.as_raw()).patched = patched };
+    }
 }
 
 /// Iterator over the functions of an object, see [`KlpObject::funcs`].
@@ -363,6 +426,65 @@ impl<'a> Iterator for Funcs<'a> {
         let func = container_of!(node, bindings::klp_func, node);
         // SAFETY: as in `Objects::next`, for the functions of an object.
         Some(unsafe { KlpFunc::from_raw(func) })
+    }
+}
+
+/// Iterator over the `objs` array of a patch, see
+/// [`KlpPatch::static_objects`].
+#[derive(Clone)]
+pub(crate) struct StaticObjects<'a> {
+    cur: *mut bindings::klp_object,
+    _patch: PhantomData<&'a KlpPatch>,
+}
+
+impl<'a> Iterator for StaticObjects<'a> {
+    type Item = &'a KlpObject;
+
+    fn next(&mut self) -> Option<&'a KlpObject> {
+        // SAFETY: `cur` is in the patch's array (type invariant of
+        // `KlpPatch`: terminated by an object with neither name nor
+        // functions), before or at its terminator: we stop there.
+        if unsafe { (*self.cur).funcs.is_null() && (*self.cur).name.is_null() } {
+            return None;
+        }
+        // SAFETY: `cur` is an element of the patch's array, valid for `'a`.
+        let obj = unsafe { KlpObject::from_raw(self.cur) };
+        // SAFETY: `cur` is not the terminator, so the next element is in
+        // the array too.
+        self.cur = unsafe { self.cur.add(1) };
+        Some(obj)
+    }
+}
+
+/// Iterator over the `funcs` array of an object, see
+/// [`KlpObject::static_funcs`].
+#[derive(Clone)]
+pub(crate) struct StaticFuncs<'a> {
+    cur: *mut bindings::klp_func,
+    _obj: PhantomData<&'a KlpObject>,
+}
+
+impl<'a> Iterator for StaticFuncs<'a> {
+    type Item = &'a KlpFunc;
+
+    fn next(&mut self) -> Option<&'a KlpFunc> {
+        // SAFETY: `cur` is in the object's array (laid out as the C API
+        // requires, type invariant of `KlpPatch`: terminated by a function
+        // with neither name, replacement nor position), before or at its
+        // terminator: we stop there.
+        let end = unsafe {
+            (*self.cur).old_name.is_null()
+                && (*self.cur).new_func.is_null()
+                && (*self.cur).old_sympos == 0
+        };
+        if end {
+            return None;
+        }
+        // SAFETY: `cur` is an element of the object's array, valid for `'a`.
+        let func = unsafe { KlpFunc::from_raw(self.cur) };
+        // SAFETY: as in `StaticObjects::next`.
+        self.cur = unsafe { self.cur.add(1) };
+        Some(func)
     }
 }
 
@@ -408,6 +530,47 @@ impl KlpFunc {
     pub(crate) fn nop(&self) -> bool {
         // SAFETY: by the type invariant; set during the set-up only.
         unsafe { (*self.as_raw()).nop }
+    }
+
+    /// Sets the address of the patched function (null while its object is
+    /// not loaded).
+    pub(crate) fn set_old_func(&self, _lock: &KlpLock, addr: *mut c_void) {
+        // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
+        // serialises the writers of the field.
+        unsafe { (*self.as_raw()).old_func = addr };
+    }
+
+    /// Sets the address of the replacement: the core does so only for
+    /// nops, whose replacement is the patched function itself.
+    pub(crate) fn set_new_func(&self, _lock: &KlpLock, addr: *mut c_void) {
+        // SAFETY: as in `set_old_func`.
+        unsafe { (*self.as_raw()).new_func = addr };
+    }
+
+    /// Sets the size of the patched function.
+    pub(crate) fn set_old_size(&self, _lock: &KlpLock, size: c_ulong) {
+        // SAFETY: as in `set_old_func`.
+        unsafe { (*self.as_raw()).old_size = size };
+    }
+
+    /// Sets the size of the replacement.
+    pub(crate) fn set_new_size(&self, _lock: &KlpLock, size: c_ulong) {
+        // SAFETY: as in `set_old_func`.
+        unsafe { (*self.as_raw()).new_size = size };
+    }
+
+    /// Sets whether the function is patched.
+    pub(crate) fn set_patched(&self, _lock: &KlpLock, patched: bool) {
+        // SAFETY: as in `set_old_func`.
+        unsafe { (*self.as_raw()).patched = patched };
+    }
+
+    /// Sets whether the function is in transition.  The ftrace handler
+    /// reads the flag without the mutex: the write is a single store.
+    pub(crate) fn set_transition(&self, _lock: &KlpLock, transition: bool) {
+        // SAFETY: as in `set_old_func`; the concurrent reader is the
+        // handler, which reads the old or the new value.
+        unsafe { core::ptr::write_volatile(&raw mut (*self.as_raw()).transition, transition) };
     }
 }
 

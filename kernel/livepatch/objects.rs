@@ -10,10 +10,12 @@
 //! functions here run with `klp_mutex` held, which the callers prove with a
 //! [`KlpLock`].
 
+use crate::handles::{KlpFunc, KlpObject, KlpPatch};
 use crate::list::{self, container_of};
 use crate::sys::{self, KlpLock, Name};
 use crate::sysfs;
 use kernel::bindings;
+use kernel::c_str;
 use kernel::error::{code::*, Result};
 use kernel::ffi::{c_char, c_int, c_ulong, c_void};
 use kernel::prelude::*;
@@ -30,7 +32,8 @@ const KSYM_NAME_LEN: usize = bindings::KSYM_NAME_LEN as usize;
 const MODULE_NAME_LEN: usize = 64 - core::mem::size_of::<c_ulong>();
 
 /// The objects of a patch, as linked by [`init_patch_early`] (including the
-/// dynamic ones of atomic replace).
+/// dynamic ones of atomic replace), for the code that still walks them
+/// through raw pointers; [`KlpPatch::objects`] gives handles.
 ///
 /// # Safety
 /// `patch` must be a patch initialised by [`init_patch_early`]; the caller
@@ -51,86 +54,21 @@ pub(crate) unsafe fn funcs(obj: Object) -> impl Iterator<Item = Func> + Clone {
         .map(|l| container_of!(l, bindings::klp_func, node))
 }
 
-/// The objects of the module's static array, up to its terminator.
-///
-/// # Safety
-/// `patch.objs` must point to an array terminated by an object with neither
-/// name nor functions.
-unsafe fn static_objects(patch: Patch) -> impl Iterator<Item = Object> {
-    // SAFETY: per the function's contract.
-    let mut cur = unsafe { (*patch).objs };
-    core::iter::from_fn(move || {
-        // SAFETY: `cur` stays within the array: we stop at the terminator.
-        unsafe {
-            if (*cur).funcs.is_null() && (*cur).name.is_null() {
-                return None;
-            }
-            let obj = cur;
-            cur = cur.add(1);
-            Some(obj)
-        }
-    })
-}
-
-/// The functions of an object's static array.
-///
-/// # Safety
-/// `obj.funcs` must point to an array terminated by an all-zero function.
-unsafe fn static_funcs(obj: Object) -> impl Iterator<Item = Func> {
-    // SAFETY: per the function's contract.
-    let mut cur = unsafe { (*obj).funcs };
-    core::iter::from_fn(move || {
-        // SAFETY: as in `static_objects`.
-        unsafe {
-            if (*cur).old_name.is_null() && (*cur).new_func.is_null() && (*cur).old_sympos == 0 {
-                return None;
-            }
-            let func = cur;
-            cur = cur.add(1);
-            Some(func)
-        }
-    })
-}
-
-/// Whether the object is a module (vmlinux has no name).
-pub(crate) fn is_module(obj: Object) -> bool {
-    // SAFETY: objects handed to the core stay valid while it uses them.
-    !unsafe { (*obj).name }.is_null()
-}
-
-/// Whether the object's code is in memory: vmlinux, or a loaded module.
-pub(crate) fn is_loaded(obj: Object) -> bool {
-    // SAFETY: as in `is_module`.
-    !is_module(obj) || !unsafe { (*obj).mod_ }.is_null()
-}
-
 /// The object's name as shown in sysfs and messages.
-pub(crate) fn obj_name(obj: Object) -> Name {
-    if is_module(obj) {
-        // SAFETY: as in `is_module`.
-        Name(unsafe { (*obj).name })
-    } else {
-        Name(kernel::c_str!("vmlinux").as_char_ptr())
-    }
+pub(crate) fn obj_name(obj: &KlpObject) -> Name {
+    Name(obj.name().unwrap_or(c_str!("vmlinux")).as_char_ptr())
 }
 
-/// The name of the patch: its module's name.
+/// The name of the patch: its module's name.  [`KlpPatch::name`] gives it
+/// for a handle.
 pub(crate) fn patch_name(patch: Patch) -> Name {
     // SAFETY: a patch's module is alive while the patch is registered.
     Name(unsafe { (*(*patch).mod_).name.as_ptr() })
 }
 
-fn c_strlen(p: *const c_char, max: usize) -> usize {
-    let mut n = 0;
-    // SAFETY: the string is NUL-terminated; we never read past the NUL.
-    while n < max && unsafe { *p.add(n) } != 0 {
-        n += 1;
-    }
-    n
-}
-
-fn c_streq(a: *const c_char, b: *const c_char) -> bool {
-    match (sys::cstr(a), sys::cstr(b)) {
+/// Whether two names are the same string; a missing name matches nothing.
+fn name_eq(a: Option<&CStr>, b: Option<&CStr>) -> bool {
+    match (a, b) {
         (Some(a), Some(b)) => a.as_bytes() == b.as_bytes(),
         _ => false,
     }
@@ -138,49 +76,34 @@ fn c_streq(a: *const c_char, b: *const c_char) -> bool {
 
 /// Checks what the livepatch module handed over, before anything is
 /// touched.  Each refusal is logged with the patch, object and function.
-///
-/// # Safety
-/// `patch` must point to a `struct klp_patch` of a live module.
-pub(crate) unsafe fn check_patch(patch: Patch) -> Result {
-    // SAFETY: per the function's contract.
-    let p = unsafe { &*patch };
-    if p.mod_.is_null() {
+pub(crate) fn check_patch(patch: &KlpPatch) -> Result {
+    if patch.module().is_null() {
         pr_err!("patch has no module\n");
         return Err(EINVAL);
     }
-    let name = patch_name(patch);
-    if p.objs.is_null() {
+    let name = patch.name();
+    let Some(objs) = patch.static_objects() else {
         pr_err!("patch '{}': no objects\n", name);
         return Err(EINVAL);
-    }
-    // SAFETY: `objs` is the module's terminated array.
-    for obj in unsafe { static_objects(patch) } {
-        // SAFETY: `obj` is an element of that array.
-        let o = unsafe { &*obj };
-        if o.funcs.is_null() {
+    };
+    for obj in objs.clone() {
+        let Some(funcs) = obj.static_funcs() else {
             pr_err!(
                 "patch '{}': object '{}' has no functions\n",
                 name,
                 obj_name(obj)
             );
             return Err(EINVAL);
-        }
-        if is_module(obj) && c_strlen(o.name, MODULE_NAME_LEN) >= MODULE_NAME_LEN {
+        };
+        if obj.name().is_some_and(|n| n.len() >= MODULE_NAME_LEN) {
             pr_err!("patch '{}': object name too long\n", name);
             return Err(EINVAL);
         }
-        // SAFETY: `objs` is the module's terminated array.
-        for other in unsafe { static_objects(patch) } {
-            if other == obj {
+        for other in objs.clone() {
+            if core::ptr::eq(other, obj) {
                 break;
             }
-            let same = if is_module(obj) {
-                // SAFETY: `other` is an element of the same array.
-                is_module(other) && c_streq(o.name, unsafe { (*other).name })
-            } else {
-                !is_module(other)
-            };
-            if same {
+            if same_object(obj, other) {
                 pr_err!(
                     "patch '{}': object '{}' is listed twice\n",
                     name,
@@ -191,28 +114,25 @@ pub(crate) unsafe fn check_patch(patch: Patch) -> Result {
         }
         // An empty array is fine: the object may be there for its
         // callbacks only.
-        // SAFETY: `funcs` is the module's terminated array.
-        for func in unsafe { static_funcs(obj) } {
-            // SAFETY: `func` is an element of that array.
-            let f = unsafe { &*func };
-            if f.old_name.is_null() {
+        for func in funcs.clone() {
+            let Some(old_name) = func.old_name() else {
                 pr_err!(
                     "patch '{}': object '{}': function without a name\n",
                     name,
                     obj_name(obj)
                 );
                 return Err(EINVAL);
-            }
-            if f.new_func.is_null() {
+            };
+            if func.new_func().is_null() {
                 pr_err!(
                     "patch '{}': object '{}': function '{}' has no replacement\n",
                     name,
                     obj_name(obj),
-                    Name(f.old_name)
+                    Name(old_name.as_char_ptr())
                 );
                 return Err(EINVAL);
             }
-            if c_strlen(f.old_name, KSYM_NAME_LEN) >= KSYM_NAME_LEN {
+            if old_name.len() >= KSYM_NAME_LEN {
                 pr_err!(
                     "patch '{}': object '{}': function name too long\n",
                     name,
@@ -220,20 +140,17 @@ pub(crate) unsafe fn check_patch(patch: Patch) -> Result {
                 );
                 return Err(EINVAL);
             }
-            // SAFETY: `funcs` is the module's terminated array.
-            for other in unsafe { static_funcs(obj) } {
-                if other == func {
+            for other in funcs.clone() {
+                if core::ptr::eq(other, func) {
                     break;
                 }
-                // SAFETY: as above.
-                let g = unsafe { &*other };
-                if c_streq(f.old_name, g.old_name) && sympos_eq(f.old_sympos, g.old_sympos) {
+                if same_func(func, other) {
                     pr_err!(
                         "patch '{}': object '{}': function '{},{}' is listed twice\n",
                         name,
                         obj_name(obj),
-                        Name(f.old_name),
-                        f.old_sympos.max(1)
+                        Name(old_name.as_char_ptr()),
+                        func.old_sympos().max(1)
                     );
                     return Err(EEXIST);
                 }
@@ -248,20 +165,32 @@ fn sympos_eq(a: c_ulong, b: c_ulong) -> bool {
     a.max(1) == b.max(1)
 }
 
-fn init_func_early(obj: Object, func: Func) {
-    // SAFETY: `func` and `obj` are valid and not yet visible to anyone else.
+/// Links a function of the module's array, or a new nop, into its object.
+fn init_func_early(obj: &KlpObject, func: &KlpFunc) {
+    // SAFETY: both are being set up: nobody else sees them, the function is
+    // on no list yet, and the object's list is initialised.
     unsafe {
-        bindings::kobject_init(&raw mut (*func).kobj, sysfs::func_ktype());
-        list::add_tail(&raw mut (*func).node, &raw mut (*obj).func_list);
+        bindings::kobject_init(&raw mut (*func.as_raw()).kobj, sysfs::func_ktype());
+        list::add_tail(
+            &raw mut (*func.as_raw()).node,
+            &raw mut (*obj.as_raw()).func_list,
+        );
     }
 }
 
-fn init_object_early(patch: Patch, obj: Object) {
-    // SAFETY: as in `init_func_early`.
+/// Links an object of the module's array, or a new dynamic object, into
+/// its patch.
+fn init_object_early(patch: &KlpPatch, obj: &KlpObject) {
+    // SAFETY: both are being set up: nobody else sees them, the object is
+    // on no list yet, and the patch's list is initialised (nobody walks it
+    // during the set-up).
     unsafe {
-        list::init(&raw mut (*obj).func_list);
-        bindings::kobject_init(&raw mut (*obj).kobj, sysfs::object_ktype());
-        list::add_tail(&raw mut (*obj).node, &raw mut (*patch).obj_list);
+        list::init(&raw mut (*obj.as_raw()).func_list);
+        bindings::kobject_init(&raw mut (*obj.as_raw()).kobj, sysfs::object_ktype());
+        list::add_tail(
+            &raw mut (*obj.as_raw()).node,
+            &raw mut (*patch.as_raw()).obj_list,
+        );
     }
 }
 
@@ -269,47 +198,55 @@ fn init_object_early(patch: Patch, obj: Object) {
 /// accepted; from here on, the patch is freed through its kobjects.
 ///
 /// # Safety
-/// As for [`check_patch`], which must have succeeded.
-pub(crate) unsafe fn init_patch_early(patch: Patch) {
-    // SAFETY: per the function's contract.
+/// [`check_patch`] must have accepted `patch`, and the patch must not be
+/// set up already: nobody else may see its internal fields yet.
+pub(crate) unsafe fn init_patch_early(lock: &mut KlpLock, patch: &KlpPatch) {
+    // SAFETY: per the function's contract, the list heads and the kobject
+    // are the patch's own and unused.
     unsafe {
-        list::init(&raw mut (*patch).list);
-        list::init(&raw mut (*patch).obj_list);
-        bindings::kobject_init(&raw mut (*patch).kobj, sysfs::patch_ktype());
-        (*patch).enabled = false;
-        (*patch).forced = false;
-        sys::glue::klp_glue_init_work(&raw mut (*patch).free_work, crate::registry::free_work_fn);
-        sys::glue::klp_glue_init_completion(&raw mut (*patch).finish);
-        for obj in static_objects(patch) {
-            init_object_early(patch, obj);
-            for func in static_funcs(obj) {
-                init_func_early(obj, func);
-            }
+        list::init(&raw mut (*patch.as_raw()).list);
+        list::init(&raw mut (*patch.as_raw()).obj_list);
+        bindings::kobject_init(&raw mut (*patch.as_raw()).kobj, sysfs::patch_ktype());
+    }
+    patch.set_enabled(lock, false);
+    patch.set_forced(lock, false);
+    // SAFETY: as above, for the work item and the completion.
+    unsafe {
+        sys::glue::klp_glue_init_work(
+            &raw mut (*patch.as_raw()).free_work,
+            crate::registry::free_work_fn,
+        );
+        sys::glue::klp_glue_init_completion(&raw mut (*patch.as_raw()).finish);
+    }
+    for obj in patch.static_objects().into_iter().flatten() {
+        init_object_early(patch, obj);
+        for func in obj.static_funcs().into_iter().flatten() {
+            init_func_early(obj, func);
         }
     }
 }
 
 /// Sets `obj.mod` when the object is a loaded module that the module
 /// notifier already knows of.
-fn find_object_module(obj: Object) {
-    if !is_module(obj) {
+fn find_object_module(lock: &KlpLock, obj: &KlpObject) {
+    let Some(name) = obj.name() else {
         return;
-    }
+    };
     // SAFETY: find_module() wants preemption disabled (RCU-sched); the
     // module cannot go away before klp_module_going(), which takes
     // klp_mutex, which we hold.
     unsafe {
         sys::glue::klp_glue_preempt_disable();
-        let m = bindings::find_module((*obj).name);
+        let m = bindings::find_module(name.as_char_ptr());
         if !m.is_null() && (*m).klp_alive {
-            (*obj).mod_ = m;
+            obj.set_module(lock, m);
         }
         sys::glue::klp_glue_preempt_enable();
     }
 }
 
-struct FindArg {
-    name: *const c_char,
+struct FindArg<'a> {
+    name: &'a CStr,
     addr: c_ulong,
     count: c_ulong,
     pos: c_ulong,
@@ -321,7 +258,7 @@ struct FindArg {
 /// `data` must be the [`FindArg`] of the walk.
 unsafe extern "C" fn match_cb(data: *mut c_void, addr: c_ulong) -> c_int {
     // SAFETY: `data` is the `FindArg` of `find_symbol`.
-    let a = unsafe { &mut *(data as *mut FindArg) };
+    let a = unsafe { &mut *(data as *mut FindArg<'_>) };
     a.addr = addr;
     a.count += 1;
     // Stop at the wanted position, or at the second hit of a symbol that
@@ -335,8 +272,10 @@ unsafe extern "C" fn match_cb(data: *mut c_void, addr: c_ulong) -> c_int {
 /// As for [`match_cb`]; `name` is a NUL-terminated symbol name.
 unsafe extern "C" fn find_cb(data: *mut c_void, name: *const c_char, addr: c_ulong) -> c_int {
     // SAFETY: `data` is the `FindArg` of `find_symbol`.
-    let wanted = unsafe { (*(data as *mut FindArg)).name };
-    if !c_streq(wanted, name) {
+    let wanted = unsafe { (*(data as *mut FindArg<'_>)).name };
+    // SAFETY: kallsyms passes the name of the symbol, NUL-terminated and
+    // valid during the call.
+    if name.is_null() || unsafe { CStr::from_char_ptr(name) }.as_bytes() != wanted.as_bytes() {
         return 0;
     }
     // SAFETY: as above.
@@ -345,11 +284,7 @@ unsafe extern "C" fn find_cb(data: *mut c_void, name: *const c_char, addr: c_ulo
 
 /// Finds the address of `name` in `objname` (vmlinux when `None`), the
 /// `sympos`-th occurrence, or the only one when `sympos` is 0.
-pub(crate) fn find_symbol(
-    objname: *const c_char,
-    name: *const c_char,
-    sympos: c_ulong,
-) -> Result<c_ulong> {
+pub(crate) fn find_symbol(objname: Option<&CStr>, name: &CStr, sympos: c_ulong) -> Result<c_ulong> {
     let mut a = FindArg {
         name,
         addr: 0,
@@ -360,30 +295,34 @@ pub(crate) fn find_symbol(
     // SAFETY: the callbacks only use `data` as the `FindArg` above, which
     // outlives the walk; names are NUL-terminated.
     unsafe {
-        if objname.is_null() {
-            bindings::kallsyms_on_each_match_symbol(Some(match_cb), name, data);
-        } else {
-            bindings::module_kallsyms_on_each_symbol(objname, Some(find_cb), data);
+        match objname {
+            None => {
+                bindings::kallsyms_on_each_match_symbol(Some(match_cb), name.as_char_ptr(), data);
+            }
+            Some(objname) => {
+                bindings::module_kallsyms_on_each_symbol(
+                    objname.as_char_ptr(),
+                    Some(find_cb),
+                    data,
+                );
+            }
         }
     }
-    let obj = if objname.is_null() {
-        Name(kernel::c_str!("vmlinux").as_char_ptr())
-    } else {
-        Name(objname)
-    };
+    let obj = Name(objname.unwrap_or(c_str!("vmlinux")).as_char_ptr());
+    let name = Name(name.as_char_ptr());
     if a.addr == 0 {
-        pr_err!("symbol '{}' not found in symbol table\n", Name(name));
+        pr_err!("symbol '{}' not found in symbol table\n", name);
     } else if a.count > 1 && sympos == 0 {
         pr_err!(
             "unresolvable ambiguity for symbol '{}' in object '{}'\n",
-            Name(name),
+            name,
             obj
         );
     } else if sympos != a.count && sympos > 0 {
         pr_err!(
             "symbol position {} for symbol '{}' in object '{}' not found\n",
             sympos,
-            Name(name),
+            name,
             obj
         );
     } else {
@@ -403,103 +342,96 @@ fn symbol_size(addr: *mut c_void) -> Option<c_ulong> {
 
 /// The part of an object's set-up that needs its code in memory: klp
 /// relocations of a module, addresses and sizes of the functions.
-pub(crate) fn init_object_loaded(patch: Patch, obj: Object) -> Result {
-    if is_module(obj) {
-        crate::relocs::apply_object_relocs(patch, obj)?;
+pub(crate) fn init_object_loaded(lock: &KlpLock, patch: &KlpPatch, obj: &KlpObject) -> Result {
+    if obj.is_module() {
+        crate::relocs::apply_object_relocs(patch.as_raw(), obj.as_raw())?;
     }
-    // SAFETY: we hold klp_mutex (all callers do); the object is set up.
-    for func in unsafe { funcs(obj) } {
-        // SAFETY: as above.
-        let f = unsafe { &mut *func };
-        let addr = find_symbol(
-            if is_module(obj) {
-                // SAFETY: as above.
-                unsafe { (*obj).name }
-            } else {
-                core::ptr::null()
-            },
-            f.old_name,
-            f.old_sympos,
-        )?;
-        f.old_func = addr as *mut c_void;
-        let Some(size) = symbol_size(f.old_func) else {
-            pr_err!("kallsyms size lookup failed for '{}'\n", Name(f.old_name));
-            return Err(ENOENT);
+    for func in obj.funcs(lock) {
+        // `init_func` refused the functions without a name.
+        let Some(old_name) = func.old_name() else {
+            return Err(EINVAL);
         };
-        f.old_size = size;
-        if f.nop {
-            f.new_func = f.old_func;
-        }
-        let Some(size) = symbol_size(f.new_func) else {
+        let addr = find_symbol(obj.name(), old_name, func.old_sympos())? as *mut c_void;
+        func.set_old_func(lock, addr);
+        let Some(size) = symbol_size(addr) else {
             pr_err!(
-                "kallsyms size lookup failed for '{}' replacement\n",
-                Name(f.old_name)
+                "kallsyms size lookup failed for '{}'\n",
+                Name(old_name.as_char_ptr())
             );
             return Err(ENOENT);
         };
-        f.new_size = size;
+        func.set_old_size(lock, size);
+        if func.nop() {
+            func.set_new_func(lock, addr);
+        }
+        let Some(size) = symbol_size(func.new_func()) else {
+            pr_err!(
+                "kallsyms size lookup failed for '{}' replacement\n",
+                Name(old_name.as_char_ptr())
+            );
+            return Err(ENOENT);
+        };
+        func.set_new_size(lock, size);
     }
     Ok(())
 }
 
-fn init_func(obj: Object, func: Func) -> Result {
-    // SAFETY: the function is set up by `init_func_early`; klp_mutex held.
-    let f = unsafe { &mut *func };
-    if f.old_name.is_null() || (f.new_func.is_null() && !f.nop) {
+fn init_func(lock: &KlpLock, obj: &KlpObject, func: &KlpFunc) -> Result {
+    let Some(old_name) = func.old_name() else {
+        return Err(EINVAL);
+    };
+    if func.new_func().is_null() && !func.nop() {
         return Err(EINVAL);
     }
-    // SAFETY: as above.
-    unsafe { list::init(&raw mut f.stack_node) };
-    f.patched = false;
-    f.transition = false;
+    // SAFETY: the function is on no site's stack: its patch is being set
+    // up, and nobody else sees the node.
+    unsafe { list::init(&raw mut (*func.as_raw()).stack_node) };
+    func.set_patched(lock, false);
+    func.set_transition(lock, false);
     // The directory is <function,sympos>; a unique symbol is the first one.
-    let pos: c_ulong = if f.old_sympos != 0 { f.old_sympos } else { 1 };
+    let pos: c_ulong = if func.old_sympos() != 0 {
+        func.old_sympos()
+    } else {
+        1
+    };
     // SAFETY: both kobjects are initialised; the format matches the
     // arguments.
     let ret = unsafe {
         bindings::kobject_add(
-            &mut f.kobj,
-            &raw mut (*obj).kobj,
-            kernel::c_str!("%s,%lu").as_char_ptr(),
-            f.old_name,
+            &raw mut (*func.as_raw()).kobj,
+            &raw mut (*obj.as_raw()).kobj,
+            c_str!("%s,%lu").as_char_ptr(),
+            old_name.as_char_ptr(),
             pos,
         )
     };
     kernel::error::to_result(ret)
 }
 
-fn init_object(patch: Patch, obj: Object) -> Result {
-    // SAFETY: set up by `init_object_early`; klp_mutex held.
-    unsafe {
-        (*obj).patched = false;
-        (*obj).mod_ = core::ptr::null_mut();
-    }
-    find_object_module(obj);
-    let name = if is_module(obj) {
-        // SAFETY: as above.
-        unsafe { (*obj).name }
-    } else {
-        kernel::c_str!("vmlinux").as_char_ptr()
-    };
-    // SAFETY: both kobjects are initialised.
+fn init_object(lock: &KlpLock, patch: &KlpPatch, obj: &KlpObject) -> Result {
+    obj.set_patched(lock, false);
+    obj.set_module(lock, core::ptr::null_mut());
+    find_object_module(lock, obj);
+    let name = obj.name().unwrap_or(c_str!("vmlinux"));
+    // SAFETY: both kobjects are initialised; the format matches the
+    // argument.
     let ret = unsafe {
         bindings::kobject_add(
-            &raw mut (*obj).kobj,
-            &raw mut (*patch).kobj,
-            kernel::c_str!("%s").as_char_ptr(),
-            name,
+            &raw mut (*obj.as_raw()).kobj,
+            &raw mut (*patch.as_raw()).kobj,
+            c_str!("%s").as_char_ptr(),
+            name.as_char_ptr(),
         )
     };
     kernel::error::to_result(ret)?;
-    // SAFETY: as above.
-    for func in unsafe { funcs(obj) } {
-        init_func(obj, func)?;
+    for func in obj.funcs(lock) {
+        init_func(lock, obj, func)?;
     }
-    if is_loaded(obj) {
-        init_object_loaded(patch, obj).inspect_err(|_| {
+    if obj.is_loaded() {
+        init_object_loaded(lock, patch, obj).inspect_err(|_| {
             pr_err!(
                 "patch '{}': cannot resolve object '{}'\n",
-                patch_name(patch),
+                patch.name(),
                 obj_name(obj)
             )
         })?;
@@ -509,61 +441,60 @@ fn init_object(patch: Patch, obj: Object) -> Result {
 
 /// Second part of the set-up: sysfs, nops, objects; then the patch joins
 /// the list of patches.
-pub(crate) fn init_patch(lock: &mut KlpLock, patch: Patch) -> Result {
-    // SAFETY: `patch` was set up by `init_patch_early`.
+pub(crate) fn init_patch(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
+    // SAFETY: the kobject was initialised by `init_patch_early`; the module
+    // of an accepted patch is alive (it runs its init function); the
+    // format matches the argument.
     let ret = unsafe {
         bindings::kobject_add(
-            &raw mut (*patch).kobj,
+            &raw mut (*patch.as_raw()).kobj,
             sysfs::root(),
-            kernel::c_str!("%s").as_char_ptr(),
-            (*(*patch).mod_).name.as_ptr(),
+            c_str!("%s").as_char_ptr(),
+            (*patch.module()).name.as_ptr(),
         )
     };
     kernel::error::to_result(ret)?;
-    // SAFETY: as above.
-    if unsafe { (*patch).replace } {
+    if patch.replace() {
         add_nops(lock, patch)?;
     }
-    // SAFETY: as above.
-    for obj in unsafe { objects(patch) } {
-        init_object(patch, obj)?;
+    for obj in patch.objects(lock) {
+        init_object(lock, patch, obj)?;
     }
-    crate::registry::add_patch(lock, patch);
+    crate::registry::add_patch(lock, patch.as_raw());
     Ok(())
 }
 
-/// Finds the object of `patch` that patches the same thing as `old`.
 /// Whether `a` and `b` name the same object: vmlinux, or one module.
-fn same_object(a: Object, b: Object) -> bool {
-    if is_module(a) {
-        // SAFETY: objects of set-up patches; klp_mutex held by the caller.
-        is_module(b) && c_streq(unsafe { (*a).name }, unsafe { (*b).name })
-    } else {
-        !is_module(b)
+fn same_object(a: &KlpObject, b: &KlpObject) -> bool {
+    match (a.name(), b.name()) {
+        (None, None) => true,
+        (a, b) => name_eq(a, b),
     }
 }
 
 /// Whether `a` and `b` patch the same symbol (name and position).
-fn same_func(a: Func, b: Func) -> bool {
-    // SAFETY: functions of set-up patches; klp_mutex held by the caller.
-    let (a, b) = unsafe { (&*a, &*b) };
-    c_streq(a.old_name, b.old_name) && sympos_eq(a.old_sympos, b.old_sympos)
+fn same_func(a: &KlpFunc, b: &KlpFunc) -> bool {
+    name_eq(a.old_name(), b.old_name()) && sympos_eq(a.old_sympos(), b.old_sympos())
 }
 
-fn find_object(patch: Patch, old: Object) -> Option<Object> {
-    // SAFETY: klp_mutex held by the caller; the patch is set up.
-    unsafe { objects(patch) }.find(|&obj| same_object(old, obj))
+/// Finds the object of `patch` that patches the same thing as `old`.
+fn find_object<'a>(
+    lock: &'a KlpLock,
+    patch: &'a KlpPatch,
+    old: &KlpObject,
+) -> Option<&'a KlpObject> {
+    patch.objects(lock).find(|obj| same_object(old, obj))
 }
 
 /// A function of a patch as atomic replace compares them: the same symbol
 /// in the same object.
 #[derive(Clone, Copy)]
-struct FuncRef {
-    obj: Object,
-    func: Func,
+struct FuncRef<'a> {
+    obj: &'a KlpObject,
+    func: &'a KlpFunc,
 }
 
-impl PartialEq for FuncRef {
+impl PartialEq for FuncRef<'_> {
     fn eq(&self, other: &Self) -> bool {
         // The function first: its name tells most functions apart.
         same_func(self.func, other.func) && same_object(self.obj, other.obj)
@@ -571,24 +502,18 @@ impl PartialEq for FuncRef {
 }
 
 /// The functions of `patch` with their objects.
-///
-/// # Safety
-/// As for [`objects`]; no object or function of `patch` may be removed
-/// while the iterator lives.
-unsafe fn func_refs(patch: Patch) -> impl Iterator<Item = FuncRef> + Clone {
-    // SAFETY: per the function's contract.
-    unsafe { objects(patch) }.flat_map(|obj| {
-        // SAFETY: as above.
-        unsafe { funcs(obj) }.map(move |func| FuncRef { obj, func })
-    })
+fn func_refs<'a>(lock: &'a KlpLock, patch: &'a KlpPatch) -> impl Iterator<Item = FuncRef<'a>> {
+    patch
+        .objects(lock)
+        .flat_map(move |obj| obj.funcs(lock).map(move |func| FuncRef { obj, func }))
 }
 
-fn kstrdup(s: *const c_char) -> Result<*const c_char> {
-    if s.is_null() {
-        return Ok(s);
-    }
+fn kstrdup(s: Option<&CStr>) -> Result<*const c_char> {
+    let Some(s) = s else {
+        return Ok(core::ptr::null());
+    };
     // SAFETY: `s` is a NUL-terminated string.
-    let copy = unsafe { bindings::kstrdup(s, bindings::GFP_KERNEL) };
+    let copy = unsafe { bindings::kstrdup(s.as_char_ptr(), bindings::GFP_KERNEL) };
     if copy.is_null() {
         Err(ENOMEM)
     } else {
@@ -613,7 +538,9 @@ fn kzalloc<T>() -> Result<*mut T> {
     }
 }
 
-fn alloc_object_dynamic(patch: Patch, name: *const c_char) -> Result<Object> {
+/// Allocates a dynamic object named `name` (vmlinux when `None`) for the
+/// nops of `patch`, which is being set up.
+fn alloc_object_dynamic<'a>(patch: &'a KlpPatch, name: Option<&CStr>) -> Result<&'a KlpObject> {
     let obj: Object = kzalloc()?;
     match kstrdup(name) {
         // SAFETY: `obj` is a fresh zeroed allocation.
@@ -624,17 +551,21 @@ fn alloc_object_dynamic(patch: Patch, name: *const c_char) -> Result<Object> {
             return Err(e);
         }
     }
+    // SAFETY: a zeroed object with a name is laid out as the C API wants;
+    // it is freed only when `free_objects` takes it off the patch's list,
+    // with the lock held mutably, which nothing does while `patch` is being
+    // set up.
+    let obj = unsafe { KlpObject::from_raw(obj) };
     init_object_early(patch, obj);
-    // SAFETY: as above.
-    unsafe { (*obj).dynamic = true };
+    // SAFETY: the object is being set up; nobody else sees it.
+    unsafe { (*obj.as_raw()).dynamic = true };
     Ok(obj)
 }
 
-fn alloc_func_nop(obj: Object, old: Func) -> Result<Func> {
+/// Allocates a nop of `obj` for `old`, a function of a registered patch.
+fn alloc_func_nop(obj: &KlpObject, old: &KlpFunc) -> Result {
     let func: Func = kzalloc()?;
-    // SAFETY: `old` belongs to a registered patch; klp_mutex held.
-    let old = unsafe { &*old };
-    match kstrdup(old.old_name) {
+    match kstrdup(old.old_name()) {
         // SAFETY: `func` is a fresh zeroed allocation.
         Ok(n) => unsafe { (*func).old_name = n },
         Err(e) => {
@@ -643,37 +574,40 @@ fn alloc_func_nop(obj: Object, old: Func) -> Result<Func> {
             return Err(e);
         }
     }
+    // SAFETY: as in `alloc_object_dynamic`, for a function of `obj`.
+    let func = unsafe { KlpFunc::from_raw(func) };
     init_func_early(obj, func);
     // The address of the replacement (the original function itself) is set
     // when the object is loaded, in `init_object_loaded`.
-    // SAFETY: as above.
+    // SAFETY: the function is being set up; nobody else sees it.
     unsafe {
-        (*func).old_sympos = old.old_sympos;
-        (*func).nop = true;
+        (*func.as_raw()).old_sympos = old.old_sympos();
+        (*func.as_raw()).nop = true;
     }
-    Ok(func)
+    Ok(())
 }
 
 /// Adds a nop function to `patch` for every function that a registered
 /// patch patches and `patch` does not: atomic replace then reverts those
 /// functions to the original code.
-fn add_nops(lock: &mut KlpLock, patch: Patch) -> Result {
+fn add_nops(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
+    // The lists of `patch` grow below, which only its set-up does: nobody
+    // else walks them, and the walks here are done by then.  What was
+    // borrowed from them stays valid: nothing is removed.
+    let lock: &KlpLock = lock;
     // The functions as two flat arrays: cheap to walk again and again, and
     // no adapter nested in an adapter (whose monomorphised symbols would be
     // too long for kallsyms).
     let mut registered = KVVec::new();
-    for p in crate::registry::patches(lock) {
-        // SAFETY: registered patches are set up and stay while klp_mutex is
-        // held; nothing of them is removed here.
-        for f in unsafe { func_refs(p) } {
+    for p in crate::registry::registered(lock) {
+        for f in func_refs(lock, p) {
             registered.push(f, GFP_KERNEL)?;
         }
     }
+    // The nops added below are not in `new`, which the plan does not need
+    // (they match registered functions that it has seen already).
     let mut new = KVVec::new();
-    // SAFETY: `patch` is set up; the nops added below are not in `new`,
-    // which the plan does not need (they match registered functions that
-    // it has seen already).
-    for f in unsafe { func_refs(patch) } {
+    for f in func_refs(lock, patch) {
         new.push(f, GFP_KERNEL)?;
     }
     let mut res = Ok(());
@@ -681,16 +615,15 @@ fn add_nops(lock: &mut KlpLock, patch: Patch) -> Result {
     crate::state_plan::for_each_nop(
         registered.iter().copied(),
         new.iter().copied(),
-        |old: FuncRef| {
+        |old: FuncRef<'_>| {
             if res.is_err() {
                 return;
             }
-            let obj = match find_object(patch, old.obj) {
+            let obj = match find_object(lock, patch, old.obj) {
                 Some(o) => Ok(o),
-                // SAFETY: `old.obj` belongs to a registered patch.
-                None => alloc_object_dynamic(patch, unsafe { (*old.obj).name }),
+                None => alloc_object_dynamic(patch, old.obj.name()),
             };
-            res = obj.and_then(|obj| alloc_func_nop(obj, old.func).map(|_| ()));
+            res = obj.and_then(|obj| alloc_func_nop(obj, old.func));
         },
     );
     res
@@ -715,48 +648,46 @@ pub(crate) fn free_object_dynamic(obj: Object) {
     }
 }
 
-fn free_funcs(obj: Object, nops_only: bool) {
-    // SAFETY: klp_mutex held by the callers; we remove only the current
-    // entry.
-    for func in unsafe { funcs(obj) } {
-        // SAFETY: as above.
+/// Drops the functions (all, or only the nops) of an object.
+fn free_funcs(lock: &KlpLock, obj: &KlpObject, nops_only: bool) {
+    for func in obj.funcs(lock) {
+        if nops_only && !func.nop() {
+            continue;
+        }
+        // SAFETY: `free_objects` holds the lock mutably: no other walk of
+        // the list is in progress, and ours allows taking off the function
+        // it just gave, which is not used after its last reference goes.
         unsafe {
-            if nops_only && !(*func).nop {
-                continue;
-            }
-            list::del_init(&raw mut (*func).node);
-            bindings::kobject_put(&raw mut (*func).kobj);
+            list::del_init(&raw mut (*func.as_raw()).node);
+            bindings::kobject_put(&raw mut (*func.as_raw()).kobj);
         }
     }
 }
 
 /// Drops the objects (all, or only the nops and dynamic objects) of a
 /// patch; the memory goes with the last kobject reference.
-pub(crate) fn free_objects(patch: Patch, nops_only: bool) {
-    // SAFETY: as in `free_funcs`.
-    for obj in unsafe { objects(patch) } {
-        free_funcs(obj, nops_only);
-        // SAFETY: as above.
+pub(crate) fn free_objects(lock: &mut KlpLock, patch: &KlpPatch, nops_only: bool) {
+    let lock: &KlpLock = lock;
+    for obj in patch.objects(lock) {
+        free_funcs(lock, obj, nops_only);
+        if nops_only && !obj.dynamic() {
+            continue;
+        }
+        // SAFETY: as in `free_funcs`, for the objects of the patch.
         unsafe {
-            if nops_only && !(*obj).dynamic {
-                continue;
-            }
-            list::del_init(&raw mut (*obj).node);
-            bindings::kobject_put(&raw mut (*obj).kobj);
+            list::del_init(&raw mut (*obj.as_raw()).node);
+            bindings::kobject_put(&raw mut (*obj.as_raw()).kobj);
         }
     }
 }
 
 /// Forgets the addresses of an object whose module is going away.
-pub(crate) fn free_object_loaded(obj: Object) {
-    // SAFETY: klp_mutex held by the caller.
-    unsafe {
-        (*obj).mod_ = core::ptr::null_mut();
-        for func in funcs(obj) {
-            (*func).old_func = core::ptr::null_mut();
-            if (*func).nop {
-                (*func).new_func = core::ptr::null_mut();
-            }
+pub(crate) fn free_object_loaded(lock: &KlpLock, obj: &KlpObject) {
+    obj.set_module(lock, core::ptr::null_mut());
+    for func in obj.funcs(lock) {
+        func.set_old_func(lock, core::ptr::null_mut());
+        if func.nop() {
+            func.set_new_func(lock, core::ptr::null_mut());
         }
     }
 }

@@ -107,14 +107,15 @@ pub(crate) unsafe extern "C" fn free_work_fn(work: *mut bindings::work_struct) {
 
 /// The part of freeing that is allowed under `klp_mutex`: the patch leaves
 /// the list and drops its objects.
-fn free_patch_start(_lock: &mut KlpLock, patch: Patch) {
+fn free_patch_start(lock: &mut KlpLock, patch: Patch) {
     // SAFETY: klp_mutex held; `list` was initialised early.
     unsafe {
         if !list::is_empty(&raw const (*patch).list) {
             list::del_init(&raw mut (*patch).list);
         }
     }
-    objects::free_objects(patch, false);
+    // SAFETY: a patch being freed is still valid; klp_mutex held.
+    objects::free_objects(lock, unsafe { KlpPatch::from_raw(patch) }, false);
 }
 
 /// The part of freeing that must run without `klp_mutex` (the sysfs
@@ -174,7 +175,8 @@ pub(crate) fn unpatch_replaced_patches(lock: &mut KlpLock, new: Patch) {
 /// Removes the nops of a replacing patch once no task needs them.
 pub(crate) fn discard_nops(lock: &mut KlpLock, patch: Patch) {
     ftrace::unpatch_objects(lock, patch, true);
-    objects::free_objects(patch, true);
+    // SAFETY: a registered patch; klp_mutex held.
+    objects::free_objects(lock, unsafe { KlpPatch::from_raw(patch) }, true);
 }
 
 fn enable(lock: &mut KlpLock, patch: Patch) -> Result {
@@ -197,21 +199,21 @@ fn enable(lock: &mut KlpLock, patch: Patch) -> Result {
     }
     // SAFETY: klp_mutex held.
     for obj in unsafe { objects::objects(patch) } {
-        if !objects::is_loaded(obj) {
-            continue;
-        }
         // SAFETY: an object of a set-up patch; klp_mutex held.
         let handle = unsafe { KlpObject::from_raw(obj) };
+        if !handle.is_loaded() {
+            continue;
+        }
         let res = callbacks::pre_patch(lock, handle)
             .inspect_err(|_| {
                 pr_warn!(
                     "pre-patch callback failed for object '{}'\n",
-                    objects::obj_name(obj)
+                    objects::obj_name(handle)
                 )
             })
             .and_then(|()| {
                 ftrace::patch_object(lock, obj).inspect_err(|_| {
-                    pr_warn!("failed to patch object '{}'\n", objects::obj_name(obj))
+                    pr_warn!("failed to patch object '{}'\n", objects::obj_name(handle))
                 })
             });
         if let Err(e) = res {
@@ -270,7 +272,7 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: Patch) -> c_int {
         return EINVAL.to_errno();
     }
     // SAFETY: per the function's contract.
-    if let Err(e) = unsafe { objects::check_patch(patch) } {
+    if let Err(e) = objects::check_patch(unsafe { KlpPatch::from_raw(patch) }) {
         return e.to_errno();
     }
     // SAFETY: `mod_` was checked to be non-null.
@@ -306,9 +308,11 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: Patch) -> c_int {
     if !unsafe { bindings::try_module_get((*patch).mod_) } {
         return ENODEV.to_errno();
     }
-    // SAFETY: checked above.
-    unsafe { objects::init_patch_early(patch) };
-    let res = objects::init_patch(&mut lock, patch).and_then(|()| enable(&mut lock, patch));
+    // SAFETY: checked above; the module is alive.
+    let handle = unsafe { KlpPatch::from_raw(patch) };
+    // SAFETY: checked above, and not registered.
+    unsafe { objects::init_patch_early(&mut lock, handle) };
+    let res = objects::init_patch(&mut lock, handle).and_then(|()| enable(&mut lock, patch));
     match res {
         Ok(()) => 0,
         Err(e) => {
@@ -322,7 +326,8 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: Patch) -> c_int {
 }
 
 fn obj_is_for(obj: Object, m: *mut bindings::module) -> bool {
-    if !objects::is_module(obj) {
+    // SAFETY: objects of registered patches.
+    if !unsafe { KlpObject::from_raw(obj) }.is_module() {
         return false;
     }
     // SAFETY: objects of registered patches; the module is alive.
@@ -352,12 +357,12 @@ fn cleanup_module_patches(lock: &mut KlpLock, m: *mut bindings::module, limit: O
         pr_notice!(
             "reverting patch '{}' on unloading module '{}'\n",
             objects::patch_name(patch),
-            objects::obj_name(obj)
+            objects::obj_name(handle)
         );
         ftrace::unpatch_object(lock, obj);
         callbacks::post_unpatch(lock, handle);
         crate::relocs::clear_object_relocs(patch, obj);
-        objects::free_object_loaded(obj);
+        objects::free_object_loaded(lock, handle);
     }
 }
 
@@ -389,7 +394,9 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
         // SAFETY: as above; an object of a registered patch.
         let handle = unsafe { KlpObject::from_raw(obj) };
         let res = (|| -> Result {
-            objects::init_object_loaded(patch, obj).inspect_err(|e| {
+            // SAFETY: a registered patch; klp_mutex held.
+            let p = unsafe { KlpPatch::from_raw(patch) };
+            objects::init_object_loaded(&lock, p, handle).inspect_err(|e| {
                 pr_warn!(
                     "failed to initialize patch '{}' for module '{}' ({})\n",
                     objects::patch_name(patch),
@@ -405,7 +412,7 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
             callbacks::pre_patch(&lock, handle).inspect_err(|_| {
                 pr_warn!(
                     "pre-patch callback failed for object '{}'\n",
-                    objects::obj_name(obj)
+                    objects::obj_name(handle)
                 )
             })?;
             if let Err(e) = ftrace::patch_object(&mut lock, obj) {

@@ -43,14 +43,15 @@ unsafe fn bytes<'a>(p: *const c_char) -> &'a [u8] {
     unsafe { kernel::str::CStr::from_char_ptr(p) }.as_bytes()
 }
 
-/// A NUL-terminated copy of `s` in `buf`.
-fn to_c<'b>(s: &[u8], buf: &'b mut [u8]) -> Option<*const c_char> {
+/// A NUL-terminated copy of `s` in `buf`; `None` when it does not fit (or
+/// `s` holds a NUL, which a name parsed out of a C string cannot).
+fn to_c<'b>(s: &[u8], buf: &'b mut [u8]) -> Option<&'b CStr> {
     if s.len() >= buf.len() {
         return None;
     }
     buf[..s.len()].copy_from_slice(s);
     buf[s.len()] = 0;
-    Some(buf.as_ptr() as *const c_char)
+    CStr::from_bytes_with_nul(&buf[..=s.len()]).ok()
 }
 
 /// Resolves the `.klp.sym.` symbols of one relocation section.
@@ -100,16 +101,12 @@ unsafe fn resolve_symbols(
         if !sec_vmlinux && sym_vmlinux {
             pr_err!(
                 "invalid access to vmlinux symbol '{}' from module-specific livepatch relocation section\n",
-                crate::sys::Name(name_c)
+                crate::sys::Name(name_c.as_char_ptr())
             );
             return Err(EINVAL);
         }
         let addr = objects::find_symbol(
-            if sym_vmlinux {
-                core::ptr::null()
-            } else {
-                obj_c
-            },
+            if sym_vmlinux { None } else { Some(obj_c) },
             name_c,
             ks.sympos as c_ulong,
         )?;
