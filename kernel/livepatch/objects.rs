@@ -344,7 +344,7 @@ fn symbol_size(addr: *mut c_void) -> Option<c_ulong> {
 /// relocations of a module, addresses and sizes of the functions.
 pub(crate) fn init_object_loaded(lock: &KlpLock, patch: &KlpPatch, obj: &KlpObject) -> Result {
     if obj.is_module() {
-        crate::relocs::apply_object_relocs(patch.as_raw(), obj.as_raw())?;
+        crate::relocs::apply_object_relocs(patch, obj)?;
     }
     for func in obj.funcs(lock) {
         // `init_func` refused the functions without a name.

@@ -361,7 +361,8 @@ fn cleanup_module_patches(lock: &mut KlpLock, m: *mut bindings::module, limit: O
         );
         ftrace::unpatch_object(lock, obj);
         callbacks::post_unpatch(lock, handle);
-        crate::relocs::clear_object_relocs(patch, obj);
+        // SAFETY: a registered patch; klp_mutex held.
+        crate::relocs::clear_object_relocs(unsafe { KlpPatch::from_raw(patch) }, handle);
         objects::free_object_loaded(lock, handle);
     }
 }

@@ -7,7 +7,8 @@
 //! module ones by the core when the patched module comes (and cleared when
 //! it goes, so that it can come again).
 
-use crate::objects::{self, Object, Patch};
+use crate::handles::{KlpObject, KlpPatch};
+use crate::objects;
 use crate::reloc_names;
 use kernel::bindings;
 use kernel::error::{code::*, Result};
@@ -32,15 +33,6 @@ extern "C" {
         relsec: c_uint,
         me: *mut c_void,
     );
-}
-
-/// The bytes of a NUL-terminated string.
-///
-/// # Safety
-/// `p` must be a valid NUL-terminated string living for `'a`.
-unsafe fn bytes<'a>(p: *const c_char) -> &'a [u8] {
-    // SAFETY: per the function's contract.
-    unsafe { kernel::str::CStr::from_char_ptr(p) }.as_bytes()
 }
 
 /// A NUL-terminated copy of `s` in `buf`; `None` when it does not fit (or
@@ -77,16 +69,20 @@ unsafe fn resolve_symbols(
         // SAFETY: `i` is within the section; the symbol index comes from
         // the module's own relocation.
         let sym = unsafe { syms.add(((*relas.add(i)).r_info >> 32) as usize) };
-        // SAFETY: as above.
-        let (shndx, name) = unsafe { ((*sym).st_shndx, strtab.add((*sym).st_name as usize)) };
-        // SAFETY: names in the module's string table are NUL-terminated.
-        let name_b = unsafe { bytes(name) };
-        let shown = crate::sys::Name(name);
+        // SAFETY: as above; names in the module's string table are
+        // NUL-terminated.
+        let (shndx, name) = unsafe {
+            (
+                (*sym).st_shndx,
+                CStr::from_char_ptr(strtab.add((*sym).st_name as usize)),
+            )
+        };
+        let shown = crate::sys::Name(name.as_char_ptr());
         if u32::from(shndx) != bindings::SHN_LIVEPATCH {
             pr_err!("symbol {} is not marked as a livepatch symbol\n", shown);
             return Err(EINVAL);
         }
-        let Some(ks) = reloc_names::parse_sym(name_b) else {
+        let Some(ks) = reloc_names::parse_sym(name.as_bytes()) else {
             pr_err!("symbol {} has an incorrectly formatted name\n", shown);
             return Err(EINVAL);
         };
@@ -117,7 +113,7 @@ unsafe fn resolve_symbols(
 }
 
 /// Writes (or clears) one `.klp.rela.` section if it is for `objname`
-/// (vmlinux when null).
+/// (vmlinux when `None`).
 ///
 /// # Safety
 /// As for [`resolve_symbols`].
@@ -129,27 +125,26 @@ unsafe fn write_section_relocs(
     strtab: *const c_char,
     symndx: c_uint,
     secndx: c_uint,
-    objname: *const c_char,
+    objname: Option<&CStr>,
     apply: bool,
 ) -> Result {
-    // SAFETY: per the function's contract.
-    let sec = unsafe { sechdrs.add(secndx as usize) };
-    // SAFETY: as above.
-    let secname = unsafe { shstrtab.add((*sec).sh_name as usize) };
-    // SAFETY: as above.
-    let Some(sec_obj) = reloc_names::section_object(unsafe { bytes(secname) }) else {
+    // SAFETY: per the function's contract; section names in `shstrtab`
+    // are NUL-terminated.
+    let (sec, secname) = unsafe {
+        let sec = sechdrs.add(secndx as usize);
+        (
+            sec,
+            CStr::from_char_ptr(shstrtab.add((*sec).sh_name as usize)),
+        )
+    };
+    let Some(sec_obj) = reloc_names::section_object(secname.as_bytes()) else {
         pr_err!(
             "section {} has an incorrectly formatted name\n",
-            crate::sys::Name(secname)
+            crate::sys::Name(secname.as_char_ptr())
         );
         return Err(EINVAL);
     };
-    let want: &[u8] = if objname.is_null() {
-        b"vmlinux"
-    } else {
-        // SAFETY: object names are NUL-terminated.
-        unsafe { bytes(objname) }
-    };
+    let want = objname.map_or(&b"vmlinux"[..], CStr::as_bytes);
     if want != sec_obj {
         return Ok(());
     }
@@ -182,6 +177,12 @@ pub(crate) unsafe extern "C" fn klp_apply_section_relocs(
     secndx: c_uint,
     objname: *const c_char,
 ) -> c_int {
+    let objname = if objname.is_null() {
+        None
+    } else {
+        // SAFETY: the loader passes null or a NUL-terminated name.
+        Some(unsafe { CStr::from_char_ptr(objname) })
+    };
     // SAFETY: per the function's contract.
     match unsafe {
         write_section_relocs(
@@ -193,11 +194,12 @@ pub(crate) unsafe extern "C" fn klp_apply_section_relocs(
     }
 }
 
-fn write_object_relocs(patch: Patch, obj: Object, apply: bool) -> Result {
+fn write_object_relocs(patch: &KlpPatch, obj: &KlpObject, apply: bool) -> Result {
+    let objname = obj.name();
     // SAFETY: the patch module is alive (the core holds a reference) and
     // kept its klp_info for this purpose.
     unsafe {
-        let m = (*patch).mod_;
+        let m = patch.module();
         let info = (*m).klp_info;
         if info.is_null() {
             return Ok(());
@@ -214,7 +216,7 @@ fn write_object_relocs(patch: Patch, obj: Object, apply: bool) -> Result {
                 (*m).core_kallsyms.strtab,
                 (*info).symndx,
                 i,
-                (*obj).name,
+                objname,
                 apply,
             )?;
         }
@@ -223,11 +225,11 @@ fn write_object_relocs(patch: Patch, obj: Object, apply: bool) -> Result {
 }
 
 /// Writes the relocations of `patch` for the module of `obj`.
-pub(crate) fn apply_object_relocs(patch: Patch, obj: Object) -> Result {
+pub(crate) fn apply_object_relocs(patch: &KlpPatch, obj: &KlpObject) -> Result {
     write_object_relocs(patch, obj, true)
 }
 
 /// Clears them again when that module goes away.
-pub(crate) fn clear_object_relocs(patch: Patch, obj: Object) {
+pub(crate) fn clear_object_relocs(patch: &KlpPatch, obj: &KlpObject) {
     let _ = write_object_relocs(patch, obj, false);
 }
