@@ -460,7 +460,7 @@ pub(crate) fn init_patch(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
     for obj in patch.objects(lock) {
         init_object(lock, patch, obj)?;
     }
-    crate::registry::add_patch(lock, patch.as_raw());
+    crate::registry::add_patch(lock, patch);
     Ok(())
 }
 

@@ -7,12 +7,19 @@
 //! `klp_enable_patch()` until it is disabled or replaced; its memory belongs
 //! to its module, which the core pins with a reference until the patch is
 //! gone from sysfs.
+//!
+//! A registered patch stays valid for as long as `klp_mutex` is held, even
+//! once it is being freed: the memory of its module goes only after
+//! `klp_module_going()`, which takes the mutex.  The walks here that need
+//! the lock mutably (to change the ftrace sites) rely on it: they get the
+//! patches from [`patches`], which does not keep the lock borrowed, and
+//! make their handles themselves.
 
 use crate::callbacks;
 use crate::ftrace;
 use crate::handles::{KlpObject, KlpPatch};
 use crate::list::{self, container_of};
-use crate::objects::{self, Object, Patch};
+use crate::objects::{self, Patch};
 use crate::state;
 use crate::sys::{self, KlpLock, Locked};
 use crate::transition;
@@ -83,10 +90,10 @@ impl<'a> Iterator for RegisteredIter<'a> {
 }
 
 /// Adds a set-up patch at the end of the list.
-pub(crate) fn add_patch(lock: &mut KlpLock, patch: Patch) {
+pub(crate) fn add_patch(lock: &mut KlpLock, patch: &KlpPatch) {
     let head = PATCHES.get(lock) as *mut bindings::list_head;
     // SAFETY: klp_mutex held (`lock`); the patch is not on the list yet.
-    unsafe { list::add_tail(&raw mut (*patch).list, head) };
+    unsafe { list::add_tail(&raw mut (*patch.as_raw()).list, head) };
 }
 
 /// `klp_get_prev_state()` and friends need the list without a guard: they
@@ -107,15 +114,15 @@ pub(crate) unsafe extern "C" fn free_work_fn(work: *mut bindings::work_struct) {
 
 /// The part of freeing that is allowed under `klp_mutex`: the patch leaves
 /// the list and drops its objects.
-fn free_patch_start(lock: &mut KlpLock, patch: Patch) {
+fn free_patch_start(lock: &mut KlpLock, patch: &KlpPatch) {
     // SAFETY: klp_mutex held; `list` was initialised early.
     unsafe {
-        if !list::is_empty(&raw const (*patch).list) {
-            list::del_init(&raw mut (*patch).list);
+        let node = &raw mut (*patch.as_raw()).list;
+        if !list::is_empty(node) {
+            list::del_init(node);
         }
     }
-    // SAFETY: a patch being freed is still valid; klp_mutex held.
-    objects::free_objects(lock, unsafe { KlpPatch::from_raw(patch) }, false);
+    objects::free_objects(lock, patch, false);
 }
 
 /// The part of freeing that must run without `klp_mutex` (the sysfs
@@ -148,7 +155,9 @@ fn free_patch_finish(patch: Patch, ran: bool) {
 /// Frees a patch from a context that holds `klp_mutex` (the rest runs in a
 /// work item).
 pub(crate) fn free_patch_async(lock: &mut KlpLock, patch: Patch) {
-    free_patch_start(lock, patch);
+    // SAFETY: the callers pass a registered patch, valid while klp_mutex is
+    // held.
+    free_patch_start(lock, unsafe { KlpPatch::from_raw(patch) });
     // SAFETY: `free_work` was initialised by `init_patch_early`.
     unsafe { sys::glue::klp_glue_schedule_work(&raw mut (*patch).free_work) };
 }
@@ -166,95 +175,89 @@ pub(crate) fn free_replaced_patches_async(lock: &mut KlpLock, new: Patch) {
 /// Unpatches the patches that `new` replaced (transition done).
 pub(crate) fn unpatch_replaced_patches(lock: &mut KlpLock, new: Patch) {
     for p in patches(lock).take_while(|&p| p != new) {
-        // SAFETY: klp_mutex held.
-        unsafe { (*p).enabled = false };
-        ftrace::unpatch_objects(lock, p, false);
+        // SAFETY: a registered patch, valid while klp_mutex is held.
+        let p = unsafe { KlpPatch::from_raw(p) };
+        p.set_enabled(lock, false);
+        ftrace::unpatch_objects(lock, p.as_raw(), false);
     }
 }
 
 /// Removes the nops of a replacing patch once no task needs them.
 pub(crate) fn discard_nops(lock: &mut KlpLock, patch: Patch) {
     ftrace::unpatch_objects(lock, patch, true);
-    // SAFETY: a registered patch; klp_mutex held.
+    // SAFETY: the caller passes the patch of the transition that completed,
+    // registered, valid while klp_mutex is held.
     objects::free_objects(lock, unsafe { KlpPatch::from_raw(patch) }, true);
 }
 
-fn enable(lock: &mut KlpLock, patch: Patch) -> Result {
+fn enable(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
     if transition::patch().is_some() {
         return Err(EBUSY);
     }
-    // SAFETY: klp_mutex held; the patch is set up.
-    if unsafe { (*patch).enabled } {
+    if patch.enabled() {
         return Err(EINVAL);
     }
-    pr_notice!("enabling patch '{}'\n", objects::patch_name(patch));
-    transition::init(lock, patch, PATCHED);
+    pr_notice!("enabling patch '{}'\n", patch.name());
+    transition::init(lock, patch.as_raw(), PATCHED);
     // func->transition before the functions become visible on the stacks.
     fence(Ordering::Release);
-    // SAFETY: a set-up patch, registered; klp_mutex held.
-    if let Err(e) = state::begin_enable(lock, unsafe { KlpPatch::from_raw(patch) }) {
-        pr_warn!("failed to enable patch '{}'\n", objects::patch_name(patch));
+    if let Err(e) = state::begin_enable(lock, patch) {
+        pr_warn!("failed to enable patch '{}'\n", patch.name());
         transition::cancel(lock);
         return Err(e);
     }
-    // SAFETY: klp_mutex held.
-    for obj in unsafe { objects::objects(patch) } {
-        // SAFETY: an object of a set-up patch; klp_mutex held.
-        let handle = unsafe { KlpObject::from_raw(obj) };
-        if !handle.is_loaded() {
+    // SAFETY: klp_mutex is held until we return, and no object leaves the
+    // list during the walk: the callbacks are the module's, patching an
+    // object changes the ftrace sites only, and the walk ends with the
+    // first error.
+    for obj in unsafe { patch.objects_unguarded(lock) } {
+        if !obj.is_loaded() {
             continue;
         }
-        let res = callbacks::pre_patch(lock, handle)
+        let res = callbacks::pre_patch(lock, obj)
             .inspect_err(|_| {
                 pr_warn!(
                     "pre-patch callback failed for object '{}'\n",
-                    objects::obj_name(handle)
+                    objects::obj_name(obj)
                 )
             })
             .and_then(|()| {
-                ftrace::patch_object(lock, obj).inspect_err(|_| {
-                    pr_warn!("failed to patch object '{}'\n", objects::obj_name(handle))
+                ftrace::patch_object(lock, obj.as_raw()).inspect_err(|_| {
+                    pr_warn!("failed to patch object '{}'\n", objects::obj_name(obj))
                 })
             });
         if let Err(e) = res {
-            pr_warn!("failed to enable patch '{}'\n", objects::patch_name(patch));
+            pr_warn!("failed to enable patch '{}'\n", patch.name());
             transition::cancel(lock);
             return Err(e);
         }
     }
     transition::start(lock);
-    // SAFETY: klp_mutex held.
-    unsafe { (*patch).enabled = true };
+    patch.set_enabled(lock, true);
     transition::try_complete(lock);
     Ok(())
 }
 
 /// Starts disabling an enabled patch.
-pub(crate) fn disable(lock: &mut KlpLock, patch: Patch) -> Result {
-    // SAFETY: klp_mutex held.
-    if !unsafe { (*patch).enabled } {
+pub(crate) fn disable(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
+    if !patch.enabled() {
         return Err(EINVAL);
     }
     if transition::patch().is_some() {
         return Err(EBUSY);
     }
-    transition::init(lock, patch, UNPATCHED);
-    // SAFETY: a registered patch; klp_mutex held.
-    state::begin_disable(lock, unsafe { KlpPatch::from_raw(patch) });
-    // SAFETY: klp_mutex held.
-    for obj in unsafe { objects::objects(patch) } {
-        // SAFETY: as above.
-        if unsafe { (*obj).patched } {
-            // SAFETY: an object of a registered patch; klp_mutex held.
-            callbacks::pre_unpatch(lock, unsafe { KlpObject::from_raw(obj) });
+    transition::init(lock, patch.as_raw(), UNPATCHED);
+    state::begin_disable(lock, patch);
+    for obj in patch.objects(lock) {
+        if obj.patched() {
+            callbacks::pre_unpatch(lock, obj);
         }
     }
     // func->transition before TIF_PATCH_PENDING: a task switched right away
     // by klp_update_patch_state() must see the function in transition.
     fence(Ordering::Release);
     transition::start(lock);
-    // SAFETY: klp_mutex held.
-    unsafe { (*patch).enabled = false };
+    patch.set_enabled(lock, false);
     transition::try_complete(lock);
     Ok(())
 }
@@ -271,15 +274,18 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: Patch) -> c_int {
         pr_err!("klp_enable_patch: no patch\n");
         return EINVAL.to_errno();
     }
-    // SAFETY: per the function's contract.
-    if let Err(e) = objects::check_patch(unsafe { KlpPatch::from_raw(patch) }) {
+    // SAFETY: per the function's contract; the module cannot be unloaded
+    // while it runs its init function, which called us.
+    let patch = unsafe { KlpPatch::from_raw(patch) };
+    if let Err(e) = objects::check_patch(patch) {
         return e.to_errno();
     }
-    // SAFETY: `mod_` was checked to be non-null.
-    if !unsafe { (*(*patch).mod_).klp } {
+    // SAFETY: `check_patch` made sure that the patch has a module, which
+    // is alive (see above).
+    if !unsafe { (*patch.module()).klp } {
         pr_err!(
             "module {} is not marked as a livepatch module\n",
-            objects::patch_name(patch)
+            patch.name()
         );
         return EINVAL.to_errno();
     }
@@ -288,82 +294,71 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: Patch) -> c_int {
     }
     let mut lock = KlpLock::lock();
     // A second call for a registered patch must not set it up again.
-    if patches(&lock).any(|p| p == patch) {
-        pr_err!(
-            "patch '{}' is already registered\n",
-            objects::patch_name(patch)
-        );
+    if registered(&lock).any(|p| p == patch) {
+        pr_err!("patch '{}' is already registered\n", patch.name());
         return EINVAL.to_errno();
     }
-    // SAFETY: `check_patch` accepted the patch, whose module is alive (it
-    // runs its init function); klp_mutex held.
-    if let Err(e) = state::check_compatible(&mut lock, unsafe { KlpPatch::from_raw(patch) }) {
+    if let Err(e) = state::check_compatible(&mut lock, patch) {
         pr_err!(
             "Livepatch patch ({}) is not compatible with the already installed livepatches.\n",
-            objects::patch_name(patch)
+            patch.name()
         );
         return e.to_errno();
     }
     // SAFETY: the module is alive: it is running its init function.
-    if !unsafe { bindings::try_module_get((*patch).mod_) } {
+    if !unsafe { bindings::try_module_get(patch.module()) } {
         return ENODEV.to_errno();
     }
-    // SAFETY: checked above; the module is alive.
-    let handle = unsafe { KlpPatch::from_raw(patch) };
-    // SAFETY: checked above, and not registered.
-    unsafe { objects::init_patch_early(&mut lock, handle) };
-    let res = objects::init_patch(&mut lock, handle).and_then(|()| enable(&mut lock, patch));
+    // SAFETY: `check_patch` accepted the patch, which is not registered
+    // (checked under the lock, still held).
+    unsafe { objects::init_patch_early(&mut lock, patch) };
+    let res = objects::init_patch(&mut lock, patch).and_then(|()| enable(&mut lock, patch));
     match res {
         Ok(()) => 0,
         Err(e) => {
             free_patch_start(&mut lock, patch);
             drop(lock);
             // No task switched to the patch: its transition never started.
-            free_patch_finish(patch, false);
+            free_patch_finish(patch.as_raw(), false);
             e.to_errno()
         }
     }
 }
 
-fn obj_is_for(obj: Object, m: *mut bindings::module) -> bool {
-    // SAFETY: objects of registered patches.
-    if !unsafe { KlpObject::from_raw(obj) }.is_module() {
-        return false;
-    }
-    // SAFETY: objects of registered patches; the module is alive.
-    let (a, b) = unsafe {
-        (
-            kernel::str::CStr::from_char_ptr((*obj).name),
-            kernel::str::CStr::from_char_ptr((*m).name.as_ptr()),
-        )
-    };
-    a.as_bytes() == b.as_bytes()
+/// Whether `obj` is the object of the module named `modname`.
+fn obj_is_for(obj: &KlpObject, modname: &CStr) -> bool {
+    obj.name()
+        .is_some_and(|name| name.as_bytes() == modname.as_bytes())
 }
 
-/// Reverts the objects of `m` in the patches before `limit` (all when
-/// `None`).
-fn cleanup_module_patches(lock: &mut KlpLock, m: *mut bindings::module, limit: Option<Patch>) {
+/// Reverts the objects of the module named `modname` in the patches before
+/// `limit` (all when `None`).
+fn cleanup_module_patches(lock: &mut KlpLock, modname: &CStr, limit: Option<&KlpPatch>) {
     let tp = transition::patch();
+    let limit = limit.map(KlpPatch::as_raw);
     for patch in patches(lock).take_while(|&p| Some(p) != limit) {
-        // SAFETY: klp_mutex held.
-        let Some(obj) = (unsafe { objects::objects(patch) }).find(|&o| obj_is_for(o, m)) else {
+        // SAFETY: a registered patch, valid while klp_mutex is held.
+        let patch = unsafe { KlpPatch::from_raw(patch) };
+        // SAFETY: klp_mutex is held until we return, and no object leaves
+        // the list while `obj` is used: the callbacks are the module's, and
+        // the rest changes the ftrace sites, the module's ELF data and the
+        // addresses of the object's functions.
+        let Some(obj) = unsafe { patch.objects_unguarded(lock) }.find(|o| obj_is_for(o, modname))
+        else {
             continue;
         };
-        // SAFETY: an object of a registered patch; klp_mutex held.
-        let handle = unsafe { KlpObject::from_raw(obj) };
-        if Some(patch) != tp {
-            callbacks::pre_unpatch(lock, handle);
+        if Some(patch.as_raw()) != tp {
+            callbacks::pre_unpatch(lock, obj);
         }
         pr_notice!(
             "reverting patch '{}' on unloading module '{}'\n",
-            objects::patch_name(patch),
-            objects::obj_name(handle)
+            patch.name(),
+            objects::obj_name(obj)
         );
-        ftrace::unpatch_object(lock, obj);
-        callbacks::post_unpatch(lock, handle);
-        // SAFETY: a registered patch; klp_mutex held.
-        crate::relocs::clear_object_relocs(unsafe { KlpPatch::from_raw(patch) }, handle);
-        objects::free_object_loaded(lock, handle);
+        ftrace::unpatch_object(lock, obj.as_raw());
+        callbacks::post_unpatch(lock, obj);
+        crate::relocs::clear_object_relocs(patch, obj);
+        objects::free_object_loaded(lock, obj);
     }
 }
 
@@ -375,7 +370,7 @@ fn cleanup_module_patches(lock: &mut KlpLock, m: *mut bindings::module, limit: O
 #[no_mangle]
 pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c_int {
     // SAFETY: per the function's contract.
-    let name = unsafe { kernel::str::CStr::from_char_ptr((*m).name.as_ptr()) };
+    let name = unsafe { CStr::from_char_ptr((*m).name.as_ptr()) };
     if name.as_bytes() == b"vmlinux" {
         pr_err!("vmlinux.ko: invalid module name\n");
         return EINVAL.to_errno();
@@ -386,64 +381,63 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
     unsafe { (*m).klp_alive = true };
     let tp = transition::patch();
     for patch in patches(&lock) {
-        // SAFETY: klp_mutex held.
-        let Some(obj) = (unsafe { objects::objects(patch) }).find(|&o| obj_is_for(o, m)) else {
+        // SAFETY: a registered patch, valid while klp_mutex is held.
+        let patch = unsafe { KlpPatch::from_raw(patch) };
+        // SAFETY: klp_mutex is held until we return, and no object leaves
+        // the list while `obj` is used: the callbacks are the module's, and
+        // the rest changes the ftrace sites, the module's ELF data and the
+        // addresses of the object's functions.
+        let Some(obj) = unsafe { patch.objects_unguarded(&lock) }.find(|o| obj_is_for(o, name))
+        else {
             continue;
         };
-        // SAFETY: as above.
-        unsafe { (*obj).mod_ = m };
-        // SAFETY: as above; an object of a registered patch.
-        let handle = unsafe { KlpObject::from_raw(obj) };
+        obj.set_module(&lock, m);
         let res = (|| -> Result {
-            // SAFETY: a registered patch; klp_mutex held.
-            let p = unsafe { KlpPatch::from_raw(patch) };
-            objects::init_object_loaded(&lock, p, handle).inspect_err(|e| {
+            objects::init_object_loaded(&lock, patch, obj).inspect_err(|e| {
                 pr_warn!(
                     "failed to initialize patch '{}' for module '{}' ({})\n",
-                    objects::patch_name(patch),
+                    patch.name(),
                     name.to_str().unwrap_or("?"),
                     e.to_errno()
                 )
             })?;
             pr_notice!(
                 "applying patch '{}' to loading module '{}'\n",
-                objects::patch_name(patch),
+                patch.name(),
                 name.to_str().unwrap_or("?")
             );
-            callbacks::pre_patch(&lock, handle).inspect_err(|_| {
+            callbacks::pre_patch(&lock, obj).inspect_err(|_| {
                 pr_warn!(
                     "pre-patch callback failed for object '{}'\n",
-                    objects::obj_name(handle)
+                    objects::obj_name(obj)
                 )
             })?;
-            if let Err(e) = ftrace::patch_object(&mut lock, obj) {
+            if let Err(e) = ftrace::patch_object(&mut lock, obj.as_raw()) {
                 pr_warn!(
                     "failed to apply patch '{}' to module '{}' ({})\n",
-                    objects::patch_name(patch),
+                    patch.name(),
                     name.to_str().unwrap_or("?"),
                     e.to_errno()
                 );
-                callbacks::post_unpatch(&lock, handle);
+                callbacks::post_unpatch(&lock, obj);
                 return Err(e);
             }
-            if Some(patch) != tp {
-                callbacks::post_patch(&lock, handle);
+            if Some(patch.as_raw()) != tp {
+                callbacks::post_patch(&lock, obj);
             }
             Ok(())
         })();
         if let Err(e) = res {
             pr_warn!(
                 "patch '{}' failed for module '{}', refusing to load module '{}'\n",
-                objects::patch_name(patch),
+                patch.name(),
                 name.to_str().unwrap_or("?"),
                 name.to_str().unwrap_or("?")
             );
-            // SAFETY: as above.
-            unsafe {
-                (*m).klp_alive = false;
-                (*obj).mod_ = core::ptr::null_mut();
-            }
-            cleanup_module_patches(&mut lock, m, Some(patch));
+            // SAFETY: per the function's contract.
+            unsafe { (*m).klp_alive = false };
+            obj.set_module(&lock, core::ptr::null_mut());
+            cleanup_module_patches(&mut lock, name, Some(patch));
             return e.to_errno();
         }
     }
@@ -461,24 +455,23 @@ pub(crate) unsafe extern "C" fn klp_module_going(m: *mut bindings::module) {
     let mut lock = KlpLock::lock();
     // SAFETY: per the function's contract.
     unsafe { (*m).klp_alive = false };
-    cleanup_module_patches(&mut lock, m, None);
+    // SAFETY: per the function's contract; the name is NUL-terminated.
+    let name = unsafe { CStr::from_char_ptr((*m).name.as_ptr()) };
+    cleanup_module_patches(&mut lock, name, None);
 }
 
 /// Handles a write of `enabled` in sysfs.
-pub(crate) fn set_enabled(patch: Patch, enabled: bool) -> Result {
+pub(crate) fn set_enabled(patch: &KlpPatch, enabled: bool) -> Result {
     let mut lock = KlpLock::lock();
-    // SAFETY: the sysfs file holds a reference to the patch's kobject.
-    if unsafe { (*patch).enabled } == enabled {
+    if patch.enabled() == enabled {
         return Err(EINVAL);
     }
-    if transition::patch() == Some(patch) {
+    if transition::patch() == Some(patch.as_raw()) {
         // A transition can be reversed in both directions.
         transition::reverse(&mut lock);
         Ok(())
     } else if !enabled {
-        // SAFETY: as above; the patch is registered (enabled); klp_mutex
-        // held.
-        state::check_disable(&mut lock, unsafe { KlpPatch::from_raw(patch) })?;
+        state::check_disable(&mut lock, patch)?;
         disable(&mut lock, patch)
     } else {
         // A disabled patch cannot be enabled again.
@@ -487,9 +480,9 @@ pub(crate) fn set_enabled(patch: Patch, enabled: bool) -> Result {
 }
 
 /// Handles a write of `force` in sysfs.
-pub(crate) fn force(patch: Patch) -> Result {
+pub(crate) fn force(patch: &KlpPatch) -> Result {
     let mut lock = KlpLock::lock();
-    if transition::patch() != Some(patch) {
+    if transition::patch() != Some(patch.as_raw()) {
         return Err(EINVAL);
     }
     transition::force(&mut lock);

@@ -108,8 +108,10 @@ unsafe extern "C" fn enabled_store(
     buf: *const c_char,
     count: usize,
 ) -> isize {
+    // SAFETY: as in `enabled_show`.
+    let patch = unsafe { KlpPatch::from_kobj(kobj) };
     store_result(
-        parse_bool(buf).and_then(|v| registry::set_enabled(patch_of(kobj), v)),
+        parse_bool(buf).and_then(|v| registry::set_enabled(patch, v)),
         count,
     )
 }
@@ -136,13 +138,9 @@ unsafe extern "C" fn force_store(
     buf: *const c_char,
     count: usize,
 ) -> isize {
-    let res = parse_bool(buf).and_then(|v| {
-        if v {
-            registry::force(patch_of(kobj))
-        } else {
-            Ok(())
-        }
-    });
+    // SAFETY: as in `enabled_show`.
+    let patch = unsafe { KlpPatch::from_kobj(kobj) };
+    let res = parse_bool(buf).and_then(|v| if v { registry::force(patch) } else { Ok(()) });
     store_result(res, count)
 }
 
