@@ -23,6 +23,7 @@
 //! word after the lookup, and reads the stack and the task's state only
 //! during a transition of the site's newest function.
 
+use crate::handles::KlpFunc;
 use crate::list::{self, container_of};
 use crate::objects::{self, Func, Object, Patch};
 use crate::sys::{self, glue, KlpLock, Locked, Name};
@@ -189,12 +190,11 @@ fn refresh(site: *mut Site) {
 
 /// Updates the handler's shortcut after the transition flag of `func`
 /// changed (nothing to do while `func` is not on a stack).
-pub(crate) fn transition_changed(_lock: &KlpLock, func: Func) {
-    // SAFETY: klp_mutex held; `func` belongs to a set-up object.
-    if !unsafe { (*func).patched } {
+pub(crate) fn transition_changed(_lock: &KlpLock, func: &KlpFunc) {
+    if !func.patched() {
         return;
     }
-    let site = find_site(ftrace_loc(func));
+    let site = find_site(ftrace_loc(func.as_raw()));
     if !site.is_null() {
         refresh(site);
     }
@@ -207,18 +207,20 @@ fn ftrace_loc(func: Func) -> c_ulong {
 
 /// The function that a task runs when `func` is not in effect for it: the
 /// previous patch's version, or `None` for the original function.
-pub(crate) fn previous(_lock: &KlpLock, func: Func) -> Option<Func> {
-    let site = find_site(ftrace_loc(func));
+pub(crate) fn previous<'a>(_lock: &'a KlpLock, func: &'a KlpFunc) -> Option<&'a KlpFunc> {
+    let site = find_site(ftrace_loc(func.as_raw()));
     if site.is_null() {
         return None;
     }
-    // SAFETY: klp_mutex held; `func` is on the site's stack.
+    // SAFETY: klp_mutex is held (`_lock`): the stack of the site, on which
+    // `func` is, does not change meanwhile; its entries are functions of
+    // registered patches.
     unsafe {
-        let next = (*func).stack_node.next;
+        let next = (*func.stack_node()).next;
         if next == &raw mut (*site).func_stack {
             None
         } else {
-            Some(container_of!(next, bindings::klp_func, stack_node))
+            Some(KlpFunc::from_stack_node(next))
         }
     }
 }

@@ -150,6 +150,21 @@ impl KlpPatch {
     pub(crate) fn state(&self, id: c_ulong) -> Option<&KlpState> {
         self.states().find(|s| s.id() == id)
     }
+
+    /// Sets whether the patch is enabled; sysfs reads it without the
+    /// mutex, as in the C core, and sees the old or the new value.
+    pub(crate) fn set_enabled(&self, _lock: &KlpLock, enabled: bool) {
+        // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
+        // serialises the writers of the field.
+        unsafe { (*self.as_raw()).enabled = enabled };
+    }
+
+    /// Records that tasks were forced off the patch, so that its module
+    /// must never be put (`force` of sysfs).
+    pub(crate) fn set_forced(&self, _lock: &KlpLock, forced: bool) {
+        // SAFETY: as in `set_enabled`.
+        unsafe { (*self.as_raw()).forced = forced };
+    }
 }
 
 /// Two handles are equal when they are the same patch.
@@ -408,6 +423,62 @@ impl KlpFunc {
     pub(crate) fn nop(&self) -> bool {
         // SAFETY: by the type invariant; set during the set-up only.
         unsafe { (*self.as_raw()).nop }
+    }
+
+    /// The handle of the function whose `stack_node` is at `node`.
+    ///
+    /// Always inlined: the ftrace handler uses it on every call of a
+    /// patched function.
+    ///
+    /// # Safety
+    /// `node` must be the `stack_node` field of a function that satisfies
+    /// the requirements of [`KlpFunc::from_raw`] for `'a`.
+    #[inline(always)]
+    pub(crate) unsafe fn from_stack_node<'a>(node: *mut bindings::list_head) -> &'a Self {
+        let ptr = container_of!(node, bindings::klp_func, stack_node);
+        // SAFETY: per the function's contract; `KlpFunc` is a transparent
+        // wrapper of the C structure.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The name of the patched function, for messages: `(null)` when it has
+    /// none.
+    pub(crate) fn display_name(&self) -> Name {
+        // SAFETY: by the type invariant; the name is never changed and lives
+        // as long as the function.
+        Name(unsafe { (*self.as_raw()).old_name })
+    }
+
+    /// The size of the patched function's code, once its object is loaded.
+    pub(crate) fn old_size(&self) -> c_ulong {
+        // SAFETY: by the type invariant; written under klp_mutex.
+        unsafe { (*self.as_raw()).old_size }
+    }
+
+    /// The size of the replacement's code (for a nop, the patched
+    /// function's), once its object is loaded.
+    pub(crate) fn new_size(&self) -> c_ulong {
+        // SAFETY: by the type invariant; written under klp_mutex.
+        unsafe { (*self.as_raw()).new_size }
+    }
+
+    /// Puts the function in transition or takes it out, with the single
+    /// store of `WRITE_ONCE()`: the ftrace handler reads the flag without
+    /// the mutex.  The ordering against the tasks' states is the caller's
+    /// (see `crate::transition`).
+    pub(crate) fn set_transition(&self, _lock: &KlpLock, on: bool) {
+        // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
+        // serialises the writers of the field; lockless readers use a
+        // volatile read.
+        unsafe { core::ptr::write_volatile(&raw mut (*self.as_raw()).transition, on) };
+    }
+
+    /// The function's node on the stack of the functions that patch its
+    /// address, which ftrace.rs links and unlinks under klp_mutex.
+    pub(crate) fn stack_node(&self) -> *mut bindings::list_head {
+        // SAFETY: by the type invariant, the function is valid; only the
+        // field's address is taken.
+        unsafe { &raw mut (*self.as_raw()).stack_node }
     }
 }
 
