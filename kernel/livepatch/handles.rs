@@ -177,6 +177,7 @@ impl PartialEq for KlpPatch {
 impl Eq for KlpPatch {}
 
 /// Iterator over the objects of a patch, see [`KlpPatch::objects`].
+#[derive(Clone)]
 pub(crate) struct Objects<'a> {
     iter: list::Iter,
     _lock: PhantomData<&'a KlpLock>,
@@ -362,9 +363,18 @@ impl KlpObject {
         // serialises the writers of the field.
         unsafe { (*self.as_raw()).callbacks.post_unpatch_enabled = enabled };
     }
+
+    /// Sets whether the object is patched (its functions are on their
+    /// stacks).  sysfs reads the flag without the mutex, as in the C core.
+    pub(crate) fn set_patched(&self, _lock: &KlpLock, patched: bool) {
+        // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
+        // serialises the writers of the field.
+        unsafe { (*self.as_raw()).patched = patched };
+    }
 }
 
 /// Iterator over the functions of an object, see [`KlpObject::funcs`].
+#[derive(Clone)]
 pub(crate) struct Funcs<'a> {
     iter: list::Iter,
     _lock: PhantomData<&'a KlpLock>,
@@ -479,6 +489,49 @@ impl KlpFunc {
         // SAFETY: by the type invariant, the function is valid; only the
         // field's address is taken.
         unsafe { &raw mut (*self.as_raw()).stack_node }
+    }
+
+    /// Sets whether the function is patched (on the stack of its address).
+    pub(crate) fn set_patched(&self, _lock: &KlpLock, patched: bool) {
+        // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
+        // serialises the writers of the field.
+        unsafe { (*self.as_raw()).patched = patched };
+    }
+
+    /// Whether the function is in transition, read once (`READ_ONCE()`),
+    /// for the ftrace handler, which runs without the mutex; the ordering
+    /// is the caller's.
+    ///
+    /// Always inlined, and without [`KlpFunc::as_raw`], so that the handler
+    /// does exactly one load and calls nothing.
+    #[inline(always)]
+    pub(crate) fn transition_once(&self) -> bool {
+        let p = (self as *const Self).cast::<bindings::klp_func>();
+        // SAFETY: by the type invariant; `KlpFunc` is a transparent wrapper
+        // of the C structure, whose fields may change under us (`Opaque`):
+        // the read is volatile.
+        unsafe { core::ptr::read_volatile(&raw const (*p).transition) }
+    }
+
+    /// Where a call goes when this function is the one in effect: the
+    /// address of its replacement, or 0 (the original code) for a nop.
+    ///
+    /// Always inlined, and without [`KlpFunc::as_raw`], for the ftrace
+    /// handler: it reads `nop`, then `new_func` only for a function that is
+    /// not a nop, plain loads as in the C core.
+    #[inline(always)]
+    pub(crate) fn call_target(&self) -> usize {
+        let p = (self as *const Self).cast::<bindings::klp_func>();
+        // SAFETY: by the type invariant; `nop` is set during the set-up and
+        // `new_func` (of a nop) under klp_mutex before the function goes on
+        // a stack.
+        unsafe {
+            if (*p).nop {
+                0
+            } else {
+                (*p).new_func as usize
+            }
+        }
     }
 }
 

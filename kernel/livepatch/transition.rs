@@ -544,7 +544,7 @@ fn complete_transition(lock: &mut KlpLock, patch: &KlpPatch) {
         // Everybody runs the old code: take the functions off the stacks,
         // and make sure the handler no longer sees them before they stop
         // being in transition.
-        ftrace::unpatch_objects(lock, patch.as_raw(), false);
+        ftrace::unpatch_objs(lock, patch, false);
         synchronize();
     }
     set_funcs_transition(lock, patch, false);
