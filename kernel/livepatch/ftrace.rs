@@ -23,8 +23,9 @@
 //! word after the lookup, and reads the stack and the task's state only
 //! during a transition of the site's newest function.
 
+use crate::handles::{KlpFunc, KlpObject, KlpPatch};
 use crate::list::{self, container_of};
-use crate::objects::{self, Func, Object, Patch};
+use crate::objects::{Object, Patch};
 use crate::sys::{self, glue, KlpLock, Locked, Name};
 use crate::{state_plan, transition};
 use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
@@ -125,100 +126,107 @@ pub(crate) extern "C" fn klp_rust_target(ip: c_ulong) -> c_ulong {
 
 /// The handler's path while the newest function of `site` is in
 /// transition: the calling task's patch state decides.
+///
+/// The handles and accessors used here are all inlined: the loads, fences
+/// and branches are those of the raw-pointer code they replace.
 #[inline(never)]
 fn target_in_transition(site: *mut Site) -> c_ulong {
-    // SAFETY: the site is live (see `find_site`); funcs on its stack stay
-    // valid until a synchronize_transition() after they are removed.
-    unsafe {
+    // SAFETY: the site is live (see `find_site`): its stack is a list read
+    // under RCU (the handler runs with preemption disabled).
+    let (head, mut node) = unsafe {
         let head = &raw mut (*site).func_stack;
-        let mut node = list::first_rcu(head);
-        if node.is_null() || node == head {
-            handler_bug("empty function stack");
-            return 0;
-        }
-        let mut func: Func = container_of!(node, bindings::klp_func, stack_node);
-        // Order the func_stack read before the func->transition read
-        // (the writer orders them in init_transition/patch_func).
+        (head, list::first_rcu(head))
+    };
+    if node.is_null() || node == head {
+        handler_bug("empty function stack");
+        return 0;
+    }
+    // SAFETY: `node` is on the stack of the site: the `stack_node` of a
+    // function, which stays valid until a synchronize_transition() after
+    // it is removed, so for this whole preemption-disabled call.
+    let mut func = unsafe { KlpFunc::from_stack_node(node) };
+    // Order the func_stack read before the func->transition read
+    // (the writer orders them in init_transition/patch_func).
+    fence(Ordering::Acquire);
+    if func.transition_once() {
+        // Order func->transition before task->patch_state (see
+        // klp_update_patch_state and __klp_disable_patch in the C core).
         fence(Ordering::Acquire);
-        if core::ptr::read_volatile(&raw const (*func).transition) {
-            // Order func->transition before task->patch_state (see
-            // klp_update_patch_state and __klp_disable_patch in the C core).
-            fence(Ordering::Acquire);
-            let task = transition::to_target(sys::patch_state(sys::current()));
-            if !state_plan::runs_top(true, task) {
-                // The task still runs the previous version: the next one
-                // on the stack, or the original function when none.
-                node = list::next_rcu(node);
-                if node == head {
-                    return 0;
-                }
-                func = container_of!(node, bindings::klp_func, stack_node);
+        let task = transition::to_target(sys::patch_state(sys::current()));
+        if !state_plan::runs_top(true, task) {
+            // The task still runs the previous version: the next one
+            // on the stack, or the original function when none.
+            // SAFETY: as above, `node` is on the stack.
+            node = unsafe { list::next_rcu(node) };
+            if node == head {
+                return 0;
             }
-        }
-        if (*func).nop {
-            0
-        } else {
-            (*func).new_func as c_ulong
+            // SAFETY: as above, for the next entry of the stack.
+            func = unsafe { KlpFunc::from_stack_node(node) };
         }
     }
+    func.call_target() as c_ulong
 }
 
 /// Recomputes `Site::fast` after the stack of `site` or the transition
-/// flag of its newest function changed.  klp_mutex held.
-fn refresh(site: *mut Site) {
-    // SAFETY: klp_mutex is held: the stack and the flags of its functions
-    // do not change meanwhile.
-    unsafe {
+/// flag of its newest function changed.
+fn refresh(_lock: &KlpLock, site: *mut Site) {
+    // SAFETY: `site` is a live site; klp_mutex is held (`_lock`): its stack
+    // does not change meanwhile.
+    let (head, node) = unsafe {
         let head = &raw mut (*site).func_stack;
-        let node = (*head).next;
-        let fast = if node == head {
+        (head, (*head).next)
+    };
+    let fast = if node == head {
+        SLOW
+    } else {
+        // SAFETY: as above; the entries of the stack are the functions of
+        // registered patches, whose flags change only under the mutex.
+        let f = unsafe { KlpFunc::from_stack_node(node) };
+        if f.transition() {
             SLOW
         } else {
-            let f: Func = container_of!(node, bindings::klp_func, stack_node);
-            if (*f).transition {
-                SLOW
-            } else if (*f).nop {
-                0
-            } else {
-                (*f).new_func as usize
-            }
-        };
-        (*site).fast.store(fast, Ordering::Release);
-    }
+            f.call_target()
+        }
+    };
+    // SAFETY: as above.
+    unsafe { (*site).fast.store(fast, Ordering::Release) };
 }
 
 /// Updates the handler's shortcut after the transition flag of `func`
 /// changed (nothing to do while `func` is not on a stack).
-pub(crate) fn transition_changed(_lock: &KlpLock, func: Func) {
-    // SAFETY: klp_mutex held; `func` belongs to a set-up object.
-    if !unsafe { (*func).patched } {
+pub(crate) fn transition_changed(lock: &KlpLock, func: &KlpFunc) {
+    if !func.patched() {
         return;
     }
     let site = find_site(ftrace_loc(func));
     if !site.is_null() {
-        refresh(site);
+        refresh(lock, site);
     }
 }
 
-fn ftrace_loc(func: Func) -> c_ulong {
-    // SAFETY: `old_func` is the resolved address of a kernel function.
-    unsafe { bindings::ftrace_location((*func).old_func as c_ulong) }
+fn ftrace_loc(func: &KlpFunc) -> c_ulong {
+    // SAFETY: ftrace_location() only looks the address up; `old_func` is
+    // the resolved address of a kernel function.
+    unsafe { bindings::ftrace_location(func.old_func() as c_ulong) }
 }
 
 /// The function that a task runs when `func` is not in effect for it: the
 /// previous patch's version, or `None` for the original function.
-pub(crate) fn previous(_lock: &KlpLock, func: Func) -> Option<Func> {
+pub(crate) fn previous<'a>(_lock: &'a KlpLock, func: &'a KlpFunc) -> Option<&'a KlpFunc> {
     let site = find_site(ftrace_loc(func));
     if site.is_null() {
         return None;
     }
-    // SAFETY: klp_mutex held; `func` is on the site's stack.
+    // SAFETY: klp_mutex is held (`_lock`): the stack of the site, on which
+    // `func` is, does not change meanwhile; its entries are functions of
+    // registered patches.
     unsafe {
-        let next = (*func).stack_node.next;
+        let next = (*func.stack_node()).next;
         if next == &raw mut (*site).func_stack {
             None
         } else {
-            Some(container_of!(next, bindings::klp_func, stack_node))
+            Some(KlpFunc::from_stack_node(next))
         }
     }
 }
@@ -234,7 +242,7 @@ unsafe extern "C" fn free_site(rcu: *mut bindings::callback_head) {
 }
 
 /// Unlinks `site` from its bucket and frees it after a grace period.
-fn drop_site(lock: &mut KlpLock, site: *mut Site) {
+fn drop_site(lock: &KlpLock, site: *mut Site) {
     // SAFETY: klp_mutex held: the buckets change only under it.
     unsafe {
         let mut link: &AtomicPtr<Site> = bucket((*site).ip);
@@ -251,7 +259,7 @@ fn drop_site(lock: &mut KlpLock, site: *mut Site) {
         }
         bindings::call_rcu(&raw mut (*site).rcu, Some(free_site));
     }
-    *NR_SITES.get(lock) -= 1;
+    NR_SITES.write(lock, NR_SITES.read(lock) - 1);
 }
 
 /// A batch of addresses for one ftrace filter update.
@@ -259,8 +267,8 @@ struct Ips {
     buf: *mut c_ulong,
     len: usize,
     cap: usize,
-    /// The `old_name` of the first function of the batch, for messages.
-    first: *const kernel::ffi::c_char,
+    /// The name of the first function of the batch, for messages.
+    first: Name,
 }
 
 impl Ips {
@@ -270,7 +278,7 @@ impl Ips {
                 buf: core::ptr::null_mut(),
                 len: 0,
                 cap: 0,
-                first: core::ptr::null(),
+                first: Name(core::ptr::null()),
             });
         }
         let bytes = cap
@@ -285,11 +293,11 @@ impl Ips {
             buf: buf.cast(),
             len: 0,
             cap,
-            first: core::ptr::null(),
+            first: Name(core::ptr::null()),
         })
     }
 
-    fn push(&mut self, ip: c_ulong, name: *const kernel::ffi::c_char) {
+    fn push(&mut self, ip: c_ulong, name: Name) {
         if self.len == 0 {
             self.first = name;
         }
@@ -328,55 +336,60 @@ impl core::fmt::Display for Others {
 /// shared ops, registering it with ftrace when its first addresses come and
 /// unregistering it before its last ones go (an ops with an empty filter
 /// would trace every function).
-fn update_filter(lock: &mut KlpLock, ips: &Ips, remove: bool) -> Result {
+fn update_filter(lock: &KlpLock, ips: &Ips, remove: bool) -> Result {
     if ips.len == 0 {
         return Ok(());
     }
-    // SAFETY: the glue's ops is static; filter changes are serialised by
-    // klp_mutex, and ftrace takes its own locks.
-    unsafe {
-        let fops = glue::klp_glue_fops();
-        let n = ips.len as core::ffi::c_uint;
-        if remove {
-            if *NR_SITES.get(lock) == 0 {
-                let ret = bindings::unregister_ftrace_function(fops);
-                if ret != 0 {
-                    pr_err!("failed to unregister the ftrace handler ({})\n", ret);
-                }
-            }
-            let ret = bindings::ftrace_set_filter_ips(fops, ips.buf, n, 1, 0);
+    // The glue's ops is static; its filter changes and (un)registrations are
+    // serialised by klp_mutex (`lock`), and ftrace takes its own locks.
+    // SAFETY: returns the address of that static ops.
+    let fops = unsafe { glue::klp_glue_fops() };
+    let n = ips.len as core::ffi::c_uint;
+    if remove {
+        if NR_SITES.read(lock) == 0 {
+            // SAFETY: the ops is registered: it had sites until now.
+            let ret = unsafe { bindings::unregister_ftrace_function(fops) };
             if ret != 0 {
-                pr_err!(
-                    "failed to remove {} functions from the ftrace filter ({})\n",
-                    n,
-                    ret
-                );
+                pr_err!("failed to unregister the ftrace handler ({})\n", ret);
             }
-            return Ok(());
         }
-        let first = *NR_SITES.get(lock) == ips.len;
-        let ret = bindings::ftrace_set_filter_ips(fops, ips.buf, n, 0, 0);
+        // SAFETY: `ips.buf` holds `n` addresses.
+        let ret = unsafe { bindings::ftrace_set_filter_ips(fops, ips.buf, n, 1, 0) };
         if ret != 0 {
             pr_err!(
-                "failed to set ftrace filter for function '{}'{} ({})\n",
-                Name(ips.first),
+                "failed to remove {} functions from the ftrace filter ({})\n",
+                n,
+                ret
+            );
+        }
+        return Ok(());
+    }
+    let first = NR_SITES.read(lock) == ips.len;
+    // SAFETY: as above.
+    let ret = unsafe { bindings::ftrace_set_filter_ips(fops, ips.buf, n, 0, 0) };
+    if ret != 0 {
+        pr_err!(
+            "failed to set ftrace filter for function '{}'{} ({})\n",
+            ips.first,
+            Others(ips.len),
+            ret
+        );
+        return Err(Error::from_errno(ret));
+    }
+    if first {
+        // SAFETY: the ops is not registered: it had no sites before this
+        // batch; its filter is not empty.
+        let ret = unsafe { bindings::register_ftrace_function(fops) };
+        if ret != 0 {
+            pr_err!(
+                "failed to register ftrace handler for function '{}'{} ({})\n",
+                ips.first,
                 Others(ips.len),
                 ret
             );
+            // SAFETY: as for the filter update above.
+            unsafe { bindings::ftrace_set_filter_ips(fops, ips.buf, n, 1, 0) };
             return Err(Error::from_errno(ret));
-        }
-        if first {
-            let ret = bindings::register_ftrace_function(fops);
-            if ret != 0 {
-                pr_err!(
-                    "failed to register ftrace handler for function '{}'{} ({})\n",
-                    Name(ips.first),
-                    Others(ips.len),
-                    ret
-                );
-                bindings::ftrace_set_filter_ips(fops, ips.buf, n, 1, 0);
-                return Err(Error::from_errno(ret));
-            }
         }
     }
     Ok(())
@@ -384,46 +397,48 @@ fn update_filter(lock: &mut KlpLock, ips: &Ips, remove: bool) -> Result {
 
 /// Takes `funcs` off their sites' stacks; sites left empty are unlinked and
 /// their addresses go to `gone` (when given) for the filter update.
-fn unlink_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func>, mut gone: Option<&mut Ips>) {
+fn unlink_funcs<'a>(
+    lock: &KlpLock,
+    funcs: impl Iterator<Item = &'a KlpFunc>,
+    mut gone: Option<&mut Ips>,
+) {
     for func in funcs {
-        // SAFETY: klp_mutex held; `func` belongs to a set-up object.
-        let f = unsafe { &mut *func };
-        if !f.patched {
+        if !func.patched() {
             continue;
         }
         let ip = ftrace_loc(func);
         let site = find_site(ip);
         if site.is_null() {
-            pr_err!("unpatching '{}': no site\n", Name(f.old_name));
-            f.patched = false;
+            pr_err!("unpatching '{}': no site\n", func.display_name());
+            func.set_patched(lock, false);
             continue;
         }
-        // SAFETY: as above; readers see either the old or the new stack.
+        // SAFETY: klp_mutex is held (`lock`): the stacks change only under
+        // it; `func` is patched, so on the stack of `site`; RCU readers see
+        // either the old or the new stack.
         let empty = unsafe {
-            list::del_rcu(&raw mut f.stack_node);
+            list::del_rcu(func.stack_node());
             list::is_empty(&raw const (*site).func_stack)
         };
-        f.patched = false;
+        func.set_patched(lock, false);
         if empty {
             if let Some(g) = gone.as_deref_mut() {
-                g.push(ip, f.old_name);
+                g.push(ip, func.display_name());
             }
             drop_site(lock, site);
         } else {
-            refresh(site);
+            refresh(lock, site);
         }
     }
 }
 
 /// Puts `funcs` on their sites' stacks, creating the missing sites, with
 /// one ftrace filter update for all the new addresses.
-fn link_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func> + Clone) -> Result {
+fn link_funcs<'a>(lock: &KlpLock, funcs: impl Iterator<Item = &'a KlpFunc> + Clone) -> Result {
     let mut ips = Ips::with_capacity(funcs.clone().count())?;
     let mut res = Ok(());
     for func in funcs.clone() {
-        // SAFETY: klp_mutex held; `func` belongs to a set-up object.
-        let f = unsafe { &mut *func };
-        if f.old_func.is_null() || f.patched {
+        if func.old_func().is_null() || func.patched() {
             res = Err(EINVAL);
             break;
         }
@@ -431,7 +446,7 @@ fn link_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func> + Clone) -> 
         if ip == 0 {
             pr_err!(
                 "failed to find location for function '{}'\n",
-                Name(f.old_name)
+                func.display_name()
             );
             res = Err(EINVAL);
             break;
@@ -448,7 +463,7 @@ fn link_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func> + Clone) -> 
             }
             .cast::<Site>();
             if site.is_null() {
-                pr_err!("no memory to patch function '{}'\n", Name(f.old_name));
+                pr_err!("no memory to patch function '{}'\n", func.display_name());
                 res = Err(ENOMEM);
                 break;
             }
@@ -463,13 +478,15 @@ fn link_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func> + Clone) -> 
                     .store(b.load(Ordering::Relaxed), Ordering::Relaxed);
                 b.store(site, Ordering::Release);
             }
-            *NR_SITES.get(lock) += 1;
-            ips.push(ip, f.old_name);
+            NR_SITES.write(lock, NR_SITES.read(lock) + 1);
+            ips.push(ip, func.display_name());
         }
-        // SAFETY: as above; readers see the new function fully set up.
-        unsafe { list::add_rcu(&raw mut f.stack_node, &raw mut (*site).func_stack) };
-        f.patched = true;
-        refresh(site);
+        // SAFETY: klp_mutex is held (`lock`): the stacks change only under
+        // it; `func` is on no stack (not patched); readers see the new
+        // function fully set up.
+        unsafe { list::add_rcu(func.stack_node(), &raw mut (*site).func_stack) };
+        func.set_patched(lock, true);
+        refresh(lock, site);
     }
     if res.is_ok() {
         res = update_filter(lock, &ips, false);
@@ -483,23 +500,17 @@ fn link_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func> + Clone) -> 
 }
 
 /// Takes functions off their stacks: those of `obj`, or only its nops.
-fn unpatch_object_inner(lock: &mut KlpLock, obj: Object, nops_only: bool) {
-    // SAFETY: klp_mutex held.
-    let funcs = unsafe { objects::funcs(obj) }
-        // SAFETY: as above.
-        .filter(move |&f| !nops_only || unsafe { (*f).nop });
+fn unpatch_object_inner(lock: &KlpLock, obj: &KlpObject, nops_only: bool) {
+    let funcs = obj.funcs(lock).filter(move |f| !nops_only || f.nop());
     unpatch_funcs(lock, funcs);
-    // SAFETY: as above.
-    unsafe {
-        if (*obj).dynamic || !nops_only {
-            (*obj).patched = false;
-        }
+    if obj.dynamic() || !nops_only {
+        obj.set_patched(lock, false);
     }
 }
 
 /// Takes `funcs` off their stacks, with one filter update for the
 /// addresses that no function patches any more.
-fn unpatch_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func> + Clone) {
+fn unpatch_funcs<'a>(lock: &KlpLock, funcs: impl Iterator<Item = &'a KlpFunc> + Clone) {
     // When this allocation fails the addresses are removed one at a time.
     match Ips::with_capacity(funcs.clone().count()) {
         Ok(mut gone) => {
@@ -520,43 +531,55 @@ fn unpatch_funcs(lock: &mut KlpLock, funcs: impl Iterator<Item = Func> + Clone) 
 }
 
 /// Removes all functions of an object from their stacks.
-pub(crate) fn unpatch_object(lock: &mut KlpLock, obj: Object) {
+pub(crate) fn unpatch_obj(lock: &KlpLock, obj: &KlpObject) {
     unpatch_object_inner(lock, obj, false);
 }
 
 /// Puts all functions of a loaded object on their stacks.
-pub(crate) fn patch_object(lock: &mut KlpLock, obj: Object) -> Result {
-    // SAFETY: klp_mutex held.
-    if unsafe { (*obj).patched } {
+pub(crate) fn patch_obj(lock: &KlpLock, obj: &KlpObject) -> Result {
+    if obj.patched() {
         return Err(EINVAL);
     }
-    // SAFETY: as above.
-    link_funcs(lock, unsafe { objects::funcs(obj) })?;
-    // SAFETY: as above.
-    unsafe { (*obj).patched = true };
+    link_funcs(lock, obj.funcs(lock))?;
+    obj.set_patched(lock, true);
     Ok(())
 }
 
 /// Unpatches every patched object of `patch` (only the nops with
 /// `nops_only`), with one filter update for the whole patch.
-pub(crate) fn unpatch_objects(lock: &mut KlpLock, patch: Patch, nops_only: bool) {
-    // SAFETY: klp_mutex held.
-    let objs = unsafe { objects::objects(patch) }
-        // SAFETY: as above.
-        .filter(|&o| unsafe { (*o).patched });
+pub(crate) fn unpatch_objs(lock: &KlpLock, patch: &KlpPatch, nops_only: bool) {
+    let objs = patch.objects(lock).filter(|o| o.patched());
     let funcs = objs
         .clone()
-        // SAFETY: as above.
-        .flat_map(|o| unsafe { objects::funcs(o) })
-        // SAFETY: as above.
-        .filter(move |&f| !nops_only || unsafe { (*f).nop });
+        .flat_map(move |o| o.funcs(lock))
+        .filter(move |f| !nops_only || f.nop());
     unpatch_funcs(lock, funcs);
     for obj in objs {
-        // SAFETY: as above.
-        unsafe {
-            if (*obj).dynamic || !nops_only {
-                (*obj).patched = false;
-            }
+        if obj.dynamic() || !nops_only {
+            obj.set_patched(lock, false);
         }
     }
+}
+
+// Wrappers for the call sites that still hold raw pointers (registry.rs).
+
+/// [`unpatch_obj`] of the object at `obj`.
+pub(crate) fn unpatch_object(lock: &mut KlpLock, obj: Object) {
+    // SAFETY: the registry passes an object of a registered patch, set up
+    // and valid while klp_mutex is held (`lock`).
+    unpatch_obj(lock, unsafe { KlpObject::from_raw(obj) });
+}
+
+/// [`patch_obj`] of the object at `obj`.
+pub(crate) fn patch_object(lock: &mut KlpLock, obj: Object) -> Result {
+    // SAFETY: as in `unpatch_object`, for an object of a patch being
+    // enabled or registered.
+    patch_obj(lock, unsafe { KlpObject::from_raw(obj) })
+}
+
+/// [`unpatch_objs`] of the patch at `patch`.
+pub(crate) fn unpatch_objects(lock: &mut KlpLock, patch: Patch, nops_only: bool) {
+    // SAFETY: the registry passes a registered patch, set up and valid
+    // while klp_mutex is held (`lock`).
+    unpatch_objs(lock, unsafe { KlpPatch::from_raw(patch) }, nops_only);
 }

@@ -172,18 +172,19 @@ impl KlpPatch {
         })
     }
 
-    /// Sets whether the patch is enabled.
+    /// Sets whether the patch is enabled; sysfs reads it without the
+    /// mutex, as in the C core, and sees the old or the new value.
     pub(crate) fn set_enabled(&self, _lock: &KlpLock, enabled: bool) {
         // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
         // serialises the writers of the field.
         unsafe { (*self.as_raw()).enabled = enabled };
     }
 
-    /// Sets whether a forced transition concerned the patch, whose module
-    /// must then stay.
+    /// Sets whether a transition that takes the patch away (disabling it,
+    /// or replacing it) was forced (`force` of sysfs): tasks may still run
+    /// its code, so its module must never be put.
     pub(crate) fn set_forced(&self, _lock: &KlpLock, forced: bool) {
-        // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
-        // serialises the writers of the field.
+        // SAFETY: as in `set_enabled`.
         unsafe { (*self.as_raw()).forced = forced };
     }
 
@@ -227,6 +228,7 @@ impl PartialEq for KlpPatch {
 impl Eq for KlpPatch {}
 
 /// Iterator over the objects of a patch, see [`KlpPatch::objects`].
+#[derive(Clone)]
 pub(crate) struct Objects<'a> {
     iter: list::Iter,
     _lock: PhantomData<&'a KlpLock>,
@@ -434,7 +436,8 @@ impl KlpObject {
         unsafe { (*self.as_raw()).mod_ = m };
     }
 
-    /// Sets whether the object is patched.
+    /// Sets whether the object is patched (its functions are on their
+    /// stacks).  sysfs reads the flag without the mutex, as in the C core.
     pub(crate) fn set_patched(&self, _lock: &KlpLock, patched: bool) {
         // SAFETY: as in `set_module`.
         unsafe { (*self.as_raw()).patched = patched };
@@ -442,6 +445,7 @@ impl KlpObject {
 }
 
 /// Iterator over the functions of an object, see [`KlpObject::funcs`].
+#[derive(Clone)]
 pub(crate) struct Funcs<'a> {
     iter: list::Iter,
     _lock: PhantomData<&'a KlpLock>,
@@ -561,6 +565,43 @@ impl KlpFunc {
         unsafe { (*self.as_raw()).nop }
     }
 
+    /// The handle of the function whose `stack_node` is at `node`.
+    ///
+    /// Always inlined: the ftrace handler uses it on every call of a
+    /// patched function.
+    ///
+    /// # Safety
+    /// `node` must be the `stack_node` field of a function that satisfies
+    /// the requirements of [`KlpFunc::from_raw`] for `'a`.
+    #[inline(always)]
+    pub(crate) unsafe fn from_stack_node<'a>(node: *mut bindings::list_head) -> &'a Self {
+        let ptr = container_of!(node, bindings::klp_func, stack_node);
+        // SAFETY: per the function's contract; `KlpFunc` is a transparent
+        // wrapper of the C structure.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The name of the patched function, for messages: `(null)` when it has
+    /// none.
+    pub(crate) fn display_name(&self) -> Name {
+        // SAFETY: by the type invariant; the name is never changed and lives
+        // as long as the function.
+        Name(unsafe { (*self.as_raw()).old_name })
+    }
+
+    /// The size of the patched function's code, once its object is loaded.
+    pub(crate) fn old_size(&self) -> c_ulong {
+        // SAFETY: by the type invariant; written under klp_mutex.
+        unsafe { (*self.as_raw()).old_size }
+    }
+
+    /// The size of the replacement's code (for a nop, the patched
+    /// function's), once its object is loaded.
+    pub(crate) fn new_size(&self) -> c_ulong {
+        // SAFETY: by the type invariant; written under klp_mutex.
+        unsafe { (*self.as_raw()).new_size }
+    }
+
     /// Sets the address of the patched function (null while its object is
     /// not loaded).
     pub(crate) fn set_old_func(&self, _lock: &KlpLock, addr: *mut c_void) {
@@ -588,18 +629,66 @@ impl KlpFunc {
         unsafe { (*self.as_raw()).new_size = size };
     }
 
-    /// Sets whether the function is patched.
+    /// Puts the function in transition or takes it out, with the single
+    /// store of `WRITE_ONCE()`: the ftrace handler reads the flag without
+    /// the mutex.  The ordering against the tasks' states is the caller's
+    /// (see `crate::transition`).
+    pub(crate) fn set_transition(&self, _lock: &KlpLock, on: bool) {
+        // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
+        // serialises the writers of the field; lockless readers use a
+        // volatile read.
+        unsafe { core::ptr::write_volatile(&raw mut (*self.as_raw()).transition, on) };
+    }
+
+    /// The function's node on the stack of the functions that patch its
+    /// address, which ftrace.rs links and unlinks under klp_mutex.
+    pub(crate) fn stack_node(&self) -> *mut bindings::list_head {
+        // SAFETY: by the type invariant, the function is valid; only the
+        // field's address is taken.
+        unsafe { &raw mut (*self.as_raw()).stack_node }
+    }
+
+    /// Sets whether the function is patched (on the stack of its address).
     pub(crate) fn set_patched(&self, _lock: &KlpLock, patched: bool) {
-        // SAFETY: as in `set_old_func`.
+        // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
+        // serialises the writers of the field.
         unsafe { (*self.as_raw()).patched = patched };
     }
 
-    /// Sets whether the function is in transition.  The ftrace handler
-    /// reads the flag without the mutex: the write is a single store.
-    pub(crate) fn set_transition(&self, _lock: &KlpLock, transition: bool) {
-        // SAFETY: as in `set_old_func`; the concurrent reader is the
-        // handler, which reads the old or the new value.
-        unsafe { core::ptr::write_volatile(&raw mut (*self.as_raw()).transition, transition) };
+    /// Whether the function is in transition, read once (`READ_ONCE()`),
+    /// for the ftrace handler, which runs without the mutex; the ordering
+    /// is the caller's.
+    ///
+    /// Always inlined, and without [`KlpFunc::as_raw`], so that the handler
+    /// does exactly one load and calls nothing.
+    #[inline(always)]
+    pub(crate) fn transition_once(&self) -> bool {
+        let p = (self as *const Self).cast::<bindings::klp_func>();
+        // SAFETY: by the type invariant; `KlpFunc` is a transparent wrapper
+        // of the C structure, whose fields may change under us (`Opaque`):
+        // the read is volatile.
+        unsafe { core::ptr::read_volatile(&raw const (*p).transition) }
+    }
+
+    /// Where a call goes when this function is the one in effect: the
+    /// address of its replacement, or 0 (the original code) for a nop.
+    ///
+    /// Always inlined, and without [`KlpFunc::as_raw`], for the ftrace
+    /// handler: it reads `nop`, then `new_func` only for a function that is
+    /// not a nop, plain loads as in the C core.
+    #[inline(always)]
+    pub(crate) fn call_target(&self) -> usize {
+        let p = (self as *const Self).cast::<bindings::klp_func>();
+        // SAFETY: by the type invariant; `nop` is set during the set-up and
+        // `new_func` (of a nop) under klp_mutex before the function goes on
+        // a stack.
+        unsafe {
+            if (*p).nop {
+                0
+            } else {
+                (*p).new_func as usize
+            }
+        }
     }
 }
 

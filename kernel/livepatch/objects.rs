@@ -11,7 +11,7 @@
 //! [`KlpLock`].
 
 use crate::handles::{KlpFunc, KlpObject, KlpPatch};
-use crate::list::{self, container_of};
+use crate::list;
 use crate::sys::{self, KlpLock, Name};
 use crate::sysfs;
 use kernel::bindings;
@@ -31,39 +31,9 @@ const KSYM_NAME_LEN: usize = bindings::KSYM_NAME_LEN as usize;
 /// `MODULE_NAME_LEN` of `include/linux/module.h` (a macro bindgen cannot see).
 const MODULE_NAME_LEN: usize = 64 - core::mem::size_of::<c_ulong>();
 
-/// The objects of a patch, as linked by [`init_patch_early`] (including the
-/// dynamic ones of atomic replace), for the code that still walks them
-/// through raw pointers; [`KlpPatch::objects`] gives handles.
-///
-/// # Safety
-/// `patch` must be a patch initialised by [`init_patch_early`]; the caller
-/// holds `klp_mutex` and may remove only the object last returned.
-pub(crate) unsafe fn objects(patch: Patch) -> impl Iterator<Item = Object> + Clone {
-    // SAFETY: per the function's contract.
-    unsafe { list::iter(&raw mut (*patch).obj_list) }
-        .map(|l| container_of!(l, bindings::klp_object, node))
-}
-
-/// The functions of an object, including nops.
-///
-/// # Safety
-/// As for [`objects`].
-pub(crate) unsafe fn funcs(obj: Object) -> impl Iterator<Item = Func> + Clone {
-    // SAFETY: per the function's contract.
-    unsafe { list::iter(&raw mut (*obj).func_list) }
-        .map(|l| container_of!(l, bindings::klp_func, node))
-}
-
 /// The object's name as shown in sysfs and messages.
 pub(crate) fn obj_name(obj: &KlpObject) -> Name {
     Name(obj.name().unwrap_or(c_str!("vmlinux")).as_char_ptr())
-}
-
-/// The name of the patch: its module's name.  [`KlpPatch::name`] gives it
-/// for a handle.
-pub(crate) fn patch_name(patch: Patch) -> Name {
-    // SAFETY: a patch's module is alive while the patch is registered.
-    Name(unsafe { (*(*patch).mod_).name.as_ptr() })
 }
 
 /// Whether two names are the same string; a missing name matches nothing.

@@ -177,6 +177,23 @@ impl<T> Locked<T> {
     }
 }
 
+impl<T: Copy> Locked<T> {
+    /// A copy of the value, for a holder of the mutex that cannot lend its
+    /// guard mutably (it walks lists that borrow the guard).
+    pub(crate) fn read(&self, _lock: &KlpLock) -> T {
+        // SAFETY: the mutex is held (`_lock`).  A `&mut T` of `get` lives
+        // only while the guard is borrowed mutably, so none exists while
+        // `_lock` is borrowed; no reference escapes.
+        unsafe { *self.0.get() }
+    }
+
+    /// Replaces the value; see [`Locked::read`].
+    pub(crate) fn write(&self, _lock: &KlpLock, v: T) {
+        // SAFETY: as in `read`.
+        unsafe { *self.0.get() = v };
+    }
+}
+
 /// The current task.
 #[inline(always)]
 pub(crate) fn current() -> *mut bindings::task_struct {

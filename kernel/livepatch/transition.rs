@@ -15,15 +15,15 @@
 
 use crate::callbacks;
 use crate::ftrace;
-use crate::handles::KlpPatch;
-use crate::objects::{self, Func, Patch};
+use crate::handles::{KlpFunc, KlpPatch};
+use crate::objects::Patch;
 use crate::registry;
 use crate::state_plan::{self, Target};
 use crate::sys::{self, glue, klp_debug, KlpLock, Name};
 use core::sync::atomic::{fence, AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use kernel::bindings;
 use kernel::error::code::*;
-use kernel::ffi::{c_char, c_int, c_void};
+use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
 const IDLE: c_int = bindings::KLP_TRANSITION_IDLE;
@@ -62,6 +62,17 @@ static RESUME_AT: AtomicU32 = AtomicU32::new(0);
 pub(crate) fn patch() -> Option<Patch> {
     let p = TRANSITION_PATCH.load(Ordering::Relaxed);
     (!p.is_null()).then_some(p)
+}
+
+/// The patch in transition, if any, as a handle.  While `_lock` is
+/// borrowed, the transition cannot end nor the patch go: both take a
+/// `&mut KlpLock`.
+pub(crate) fn patch_locked(_lock: &KlpLock) -> Option<&KlpPatch> {
+    // SAFETY: the patch in transition was set up and handed to `prepare`;
+    // it stays valid until it is freed, which happens only after
+    // `complete_transition` cleared `TRANSITION_PATCH`, with klp_mutex held
+    // and a `&mut KlpLock`, which cannot exist while `_lock` is borrowed.
+    patch().map(|p| unsafe { KlpPatch::from_raw(p) })
 }
 
 /// The target state of the running transition (`KLP_TRANSITION_*`).
@@ -174,21 +185,26 @@ fn for_each_task_while<F: FnMut(*mut bindings::task_struct, Kind) -> bool>(f: F)
 }
 
 /// Sets every function of the transition patch to `on` in transition.
-fn set_funcs_transition(lock: &KlpLock, patch: Patch, on: bool) {
-    // SAFETY: klp_mutex held by all callers.
-    for obj in unsafe { objects::objects(patch) } {
-        // SAFETY: as above.
-        for func in unsafe { objects::funcs(obj) } {
-            // SAFETY: the handler reads the flag concurrently.
-            unsafe { core::ptr::write_volatile(&raw mut (*func).transition, on) };
+fn set_funcs_transition(lock: &KlpLock, patch: &KlpPatch, on: bool) {
+    for obj in patch.objects(lock) {
+        for func in obj.funcs(lock) {
+            // A single store: the handler reads the flag concurrently.
+            func.set_transition(lock, on);
             ftrace::transition_changed(lock, func);
         }
     }
 }
 
+/// Like [`prepare`], for the call sites that still hold a raw pointer.
+pub(crate) fn init(lock: &mut KlpLock, patch: Patch, state: c_int) {
+    // SAFETY: the registry passes a patch that `check_patch` accepted and
+    // `init_patch_early` set up, of a live module; klp_mutex held.
+    prepare(lock, unsafe { KlpPatch::from_raw(patch) }, state);
+}
+
 /// Prepares a transition of `patch` to `state`: every task starts in the
 /// opposite state; the functions are marked in transition.
-pub(crate) fn init(lock: &mut KlpLock, patch: Patch, state: c_int) {
+pub(crate) fn prepare(lock: &mut KlpLock, patch: &KlpPatch, state: c_int) {
     let Some(goal) = to_target(state) else {
         pr_err!("transition to an unknown state {}\n", state);
         return;
@@ -197,13 +213,9 @@ pub(crate) fn init(lock: &mut KlpLock, patch: Patch, state: c_int) {
     if target() != IDLE {
         pr_err!("transition already initialised\n");
     }
-    TRANSITION_PATCH.store(patch, Ordering::Relaxed);
+    TRANSITION_PATCH.store(patch.as_raw(), Ordering::Relaxed);
     TARGET_STATE.store(state, Ordering::Relaxed);
-    klp_debug!(
-        "'{}': initializing {} transition",
-        objects::patch_name(patch),
-        dir(state)
-    );
+    klp_debug!("'{}': initializing {} transition", patch.name(), dir(state));
     for_each_task(|t, _| sys::set_patch_state(t, initial));
     // Tasks' patch_state before func->transition (the handler must not see
     // a function in transition with an idle task), and the target before
@@ -214,14 +226,12 @@ pub(crate) fn init(lock: &mut KlpLock, patch: Patch, state: c_int) {
 
 /// Lets the tasks switch: sets `TIF_PATCH_PENDING` on every task not in
 /// the target state and turns on the `cond_resched()` hook.
-pub(crate) fn start(_lock: &mut KlpLock) {
-    let Some(patch) = patch() else { return };
+pub(crate) fn start(lock: &mut KlpLock) {
+    let Some(patch) = patch_locked(lock) else {
+        return;
+    };
     let state = target();
-    pr_notice!(
-        "'{}': starting {} transition\n",
-        objects::patch_name(patch),
-        dir(state)
-    );
+    pr_notice!("'{}': starting {} transition\n", patch.name(), dir(state));
     for_each_task(|t, _| {
         if sys::patch_state(t) != state {
             sys::set_patch_pending(t, true);
@@ -238,29 +248,25 @@ pub(crate) fn start(_lock: &mut KlpLock) {
 enum Busy {
     Running,
     Unreliable,
-    OnStack(*const c_char),
+    OnStack(Name),
 }
 
 /// Whether `func`'s code (the version being left) is in `entries`.
-fn func_on_stack(lock: &KlpLock, func: Func, entries: &[kernel::ffi::c_ulong]) -> bool {
-    // SAFETY: klp_mutex is held by whoever started the check, or the task
-    // switch runs in a hook under which the transition cannot end (see
-    // `try_switch_task`); funcs stay valid.
-    let f = unsafe { &*func };
+fn func_on_stack(lock: &KlpLock, func: &KlpFunc, entries: &[kernel::ffi::c_ulong]) -> bool {
     let (addr, size) = if to_target(target()).is_some_and(state_plan::leaves_new) {
-        (f.new_func as usize, f.new_size)
+        (func.new_func() as usize, func.new_size())
     } else {
         match ftrace::previous(lock, func) {
-            // SAFETY: as above.
-            Some(prev) => unsafe { ((*prev).new_func as usize, (*prev).new_size) },
-            None => (f.old_func as usize, f.old_size),
+            Some(prev) => (prev.new_func() as usize, prev.new_size()),
+            None => (func.old_func() as usize, func.old_size()),
         }
     };
     entries.iter().any(|&a| a >= addr && a < addr + size)
 }
 
 struct SwitchArg {
-    old_name: *const c_char,
+    /// The function found on the stack, for the message.
+    old_name: Name,
 }
 
 /// Checks the stack of a task that cannot run meanwhile and switches it.
@@ -291,18 +297,16 @@ unsafe extern "C" fn check_and_switch(task: *mut bindings::task_struct, arg: *mu
     // which the end of a transition waits for.
     // SAFETY: see above.
     let lock = unsafe { KlpLock::assume_held() };
-    let Some(patch) = patch() else { return 0 };
-    // SAFETY: see above.
-    for obj in unsafe { objects::objects(patch) } {
-        // SAFETY: as above.
-        if !unsafe { (*obj).patched } {
+    let Some(patch) = patch_locked(&lock) else {
+        return 0;
+    };
+    for obj in patch.objects(&lock) {
+        if !obj.patched() {
             continue;
         }
-        // SAFETY: as above.
-        for func in unsafe { objects::funcs(obj) } {
+        for func in obj.funcs(&lock) {
             if func_on_stack(&lock, func, entries) {
-                // SAFETY: as above.
-                arg.old_name = unsafe { (*func).old_name };
+                arg.old_name = func.display_name();
                 return -(bindings::EADDRINUSE as c_int);
             }
         }
@@ -318,7 +322,7 @@ fn try_switch_task(task: *mut bindings::task_struct) -> bool {
         return true;
     }
     let mut arg = SwitchArg {
-        old_name: core::ptr::null(),
+        old_name: Name(core::ptr::null()),
     };
     let argp = &raw mut arg as *mut c_void;
     let ret = if task == sys::current() {
@@ -353,9 +357,7 @@ fn try_switch_task(task: *mut bindings::task_struct) -> bool {
         )),
         Some(Busy::OnStack(name)) => sys::debug_switch(format_args!(
             "klp_try_switch_task: {}:{} is sleeping on function {}",
-            comm,
-            pid,
-            Name(name)
+            comm, pid, name
         )),
         None => sys::debug_switch(format_args!(
             "klp_try_switch_task: Unknown error code ({}) when trying to switch {}:{}",
@@ -501,13 +503,16 @@ pub(crate) fn try_complete(lock: &mut KlpLock) {
     // SAFETY: plain call of the glue.
     unsafe { glue::klp_glue_cond_resched(false) };
     let Some(patch) = patch() else { return };
-    complete_transition(lock);
-    // SAFETY: klp_mutex held.
-    let (enabled, replace) = unsafe { ((*patch).enabled, (*patch).replace) };
+    // SAFETY: the patch in transition is set up and registered; it stays
+    // valid after `complete_transition`, until it is freed below (after
+    // its last use here).  klp_mutex held throughout (`lock`).
+    let patch = unsafe { KlpPatch::from_raw(patch) };
+    complete_transition(lock, patch);
+    let (enabled, replace) = (patch.enabled(), patch.replace());
     if !enabled {
-        registry::free_patch_async(lock, patch);
+        registry::free_patch_async(lock, patch.as_raw());
     } else if replace {
-        registry::free_replaced_patches_async(lock, patch);
+        registry::free_replaced_patches_async(lock, patch.as_raw());
     }
 }
 
@@ -523,30 +528,23 @@ pub(crate) unsafe extern "C" fn klp_rust_transition_work(_work: *mut bindings::w
     }
 }
 
-/// Ends the transition once every task is in the target state: cleans up
-/// what the direction leaves behind and runs the post callbacks.
-fn complete_transition(lock: &mut KlpLock) {
-    let Some(patch) = patch() else { return };
+/// Ends the transition of `patch`, the patch in transition, once every
+/// task is in the target state: cleans up what the direction leaves behind
+/// and runs the post callbacks.
+fn complete_transition(lock: &mut KlpLock, patch: &KlpPatch) {
     let state = target();
-    klp_debug!(
-        "'{}': completing {} transition",
-        objects::patch_name(patch),
-        dir(state)
-    );
+    klp_debug!("'{}': completing {} transition", patch.name(), dir(state));
 
-    // SAFETY: the patch in transition is registered (set up, valid until
-    // it is freed after its transition); klp_mutex held.
-    let handle = unsafe { KlpPatch::from_raw(patch) };
-    if handle.replace() && state == PATCHED {
-        registry::unpatch_replaced_patches(lock, patch);
-        registry::discard_nops(lock, patch);
-        crate::state::replaced_unpatched(lock, handle);
+    if patch.replace() && state == PATCHED {
+        registry::unpatch_replaced_patches(lock, patch.as_raw());
+        registry::discard_nops(lock, patch.as_raw());
+        crate::state::replaced_unpatched(lock, patch);
     }
     if state == UNPATCHED {
         // Everybody runs the old code: take the functions off the stacks,
         // and make sure the handler no longer sees them before they stop
         // being in transition.
-        ftrace::unpatch_objects(lock, patch, false);
+        ftrace::unpatch_objs(lock, patch, false);
         synchronize();
     }
     set_funcs_transition(lock, patch, false);
@@ -561,7 +559,7 @@ fn complete_transition(lock: &mut KlpLock) {
         sys::set_patch_state(t, IDLE);
     });
 
-    for obj in handle.objects(lock) {
+    for obj in patch.objects(lock) {
         if !obj.is_loaded() {
             continue;
         }
@@ -571,13 +569,9 @@ fn complete_transition(lock: &mut KlpLock) {
             callbacks::post_unpatch(lock, obj);
         }
     }
-    crate::state::transition_complete(lock, handle, state);
+    crate::state::transition_complete(lock, patch, state);
 
-    pr_notice!(
-        "'{}': {} complete\n",
-        objects::patch_name(patch),
-        dir(state)
-    );
+    pr_notice!("'{}': {} complete\n", patch.name(), dir(state));
     TARGET_STATE.store(IDLE, Ordering::Relaxed);
     TRANSITION_PATCH.store(core::ptr::null_mut(), Ordering::Relaxed);
 }
@@ -586,26 +580,31 @@ fn complete_transition(lock: &mut KlpLock) {
 /// while enabling).
 pub(crate) fn cancel(lock: &mut KlpLock) {
     let Some(patch) = patch() else { return };
+    // SAFETY: the patch in transition is set up and registered; the caller
+    // frees it, if at all, after this returns.  klp_mutex held (`lock`).
+    let patch = unsafe { KlpPatch::from_raw(patch) };
     if target() != PATCHED {
         pr_err!("cancelling a transition that is not patching\n");
         return;
     }
     klp_debug!(
         "'{}': canceling patching transition, going to unpatch",
-        objects::patch_name(patch)
+        patch.name()
     );
     TARGET_STATE.store(UNPATCHED, Ordering::Relaxed);
-    complete_transition(lock);
+    complete_transition(lock, patch);
 }
 
 /// Reverses the running transition (`enabled` written while it runs).
 pub(crate) fn reverse(lock: &mut KlpLock) {
-    let Some(patch) = patch() else { return };
+    let Some(patch) = patch_locked(lock) else {
+        return;
+    };
     let state = target();
     let Some(goal) = to_target(state) else { return };
     klp_debug!(
         "'{}': reversing transition from {}",
-        objects::patch_name(patch),
+        patch.name(),
         if state == PATCHED {
             "patching to unpatching"
         } else {
@@ -615,8 +614,7 @@ pub(crate) fn reverse(lock: &mut KlpLock) {
     // Stop the hooks from switching tasks while the direction changes.
     for_each_task(|t, _| sys::set_patch_pending(t, false));
     synchronize();
-    // SAFETY: klp_mutex held.
-    unsafe { (*patch).enabled = !(*patch).enabled };
+    patch.set_enabled(lock, !patch.enabled());
     let new = from_target(goal.opposite());
     TARGET_STATE.store(new, Ordering::Relaxed);
     // The target before the TIF_PATCH_PENDING writes of `start`.
@@ -626,18 +624,17 @@ pub(crate) fn reverse(lock: &mut KlpLock) {
 
 /// Forces every task to the target state (`force` written to sysfs).
 pub(crate) fn force(lock: &mut KlpLock) {
-    let Some(patch) = patch() else { return };
+    let Some(patch) = patch_locked(lock) else {
+        return;
+    };
     pr_warn!("forcing remaining tasks to the patched state\n");
     for_each_task(|t, _| klp_update_patch_state(t));
     if target() == UNPATCHED {
-        // SAFETY: klp_mutex held.
-        unsafe { (*patch).forced = true };
-    // SAFETY: as above.
-    } else if unsafe { (*patch).replace } {
-        for p in registry::patches(lock) {
+        patch.set_forced(lock, true);
+    } else if patch.replace() {
+        for p in registry::registered(lock) {
             if p != patch {
-                // SAFETY: as above.
-                unsafe { (*p).forced = true };
+                p.set_forced(lock, true);
             }
         }
     }
