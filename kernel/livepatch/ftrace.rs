@@ -25,7 +25,6 @@
 
 use crate::handles::{KlpFunc, KlpObject, KlpPatch};
 use crate::list::{self, container_of};
-use crate::objects::{Object, Patch};
 use crate::sys::{self, glue, KlpLock, Locked, Name};
 use crate::{state_plan, transition};
 use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
@@ -559,27 +558,4 @@ pub(crate) fn unpatch_objs(lock: &KlpLock, patch: &KlpPatch, nops_only: bool) {
             obj.set_patched(lock, false);
         }
     }
-}
-
-// Wrappers for the call sites that still hold raw pointers (registry.rs).
-
-/// [`unpatch_obj`] of the object at `obj`.
-pub(crate) fn unpatch_object(lock: &mut KlpLock, obj: Object) {
-    // SAFETY: the registry passes an object of a registered patch, set up
-    // and valid while klp_mutex is held (`lock`).
-    unpatch_obj(lock, unsafe { KlpObject::from_raw(obj) });
-}
-
-/// [`patch_obj`] of the object at `obj`.
-pub(crate) fn patch_object(lock: &mut KlpLock, obj: Object) -> Result {
-    // SAFETY: as in `unpatch_object`, for an object of a patch being
-    // enabled or registered.
-    patch_obj(lock, unsafe { KlpObject::from_raw(obj) })
-}
-
-/// [`unpatch_objs`] of the patch at `patch`.
-pub(crate) fn unpatch_objects(lock: &mut KlpLock, patch: Patch, nops_only: bool) {
-    // SAFETY: the registry passes a registered patch, set up and valid
-    // while klp_mutex is held (`lock`).
-    unpatch_objs(lock, unsafe { KlpPatch::from_raw(patch) }, nops_only);
 }

@@ -187,35 +187,6 @@ impl KlpPatch {
         // SAFETY: as in `set_enabled`.
         unsafe { (*self.as_raw()).forced = forced };
     }
-
-    /// The objects of the patch, as [`KlpPatch::objects`] gives them, for a
-    /// walk whose body needs the lock mutably (to change the ftrace sites):
-    /// the lock is not kept borrowed, so the compiler no longer checks that
-    /// the list stays as it is.
-    ///
-    /// # Safety
-    /// The patch must have been set up, as for [`KlpPatch::objects`].  The
-    /// caller must keep `klp_mutex` held for as long as it uses the
-    /// iterator and the objects it gives, and must not take any object off
-    /// the patch's list (only [`crate::objects::free_objects`] does) before
-    /// its last use of them.
-    pub(crate) unsafe fn objects_unguarded(
-        &self,
-        _lock: &KlpLock,
-    ) -> impl Iterator<Item = &KlpObject> {
-        // SAFETY: the list head is valid (type invariant) and initialised
-        // (the patch is set up); the list changes only under klp_mutex,
-        // which the caller keeps held, and does not lose an object while
-        // the caller uses the walk (the function's contract).
-        let iter = unsafe { list::iter(&raw mut (*self.as_raw()).obj_list) };
-        iter.map(|node| {
-            let obj = container_of!(node, bindings::klp_object, node);
-            // SAFETY: the objects on a patch's list belong to it (or were
-            // allocated for it) and stay until they are taken off the
-            // list, which the caller does not do while it uses them.
-            unsafe { KlpObject::from_raw(obj) }
-        })
-    }
 }
 
 /// Two handles are equal when they are the same patch.

@@ -10,10 +10,10 @@
 //!
 //! A registered patch stays valid for as long as `klp_mutex` is held, even
 //! once it is being freed: the memory of its module goes only after
-//! `klp_module_going()`, which takes the mutex.  The walks here that need
-//! the lock mutably (to change the ftrace sites) rely on it: they get the
-//! patches from [`patches`], which does not keep the lock borrowed, and
-//! make their handles themselves.
+//! `klp_module_going()`, which takes the mutex.  The walks here that
+//! cannot keep the lock borrowed rely on it: they get the patches from
+//! [`patches`], and make their handles themselves.  The others walk
+//! [`registered`], whose handles borrow the lock.
 
 use crate::callbacks;
 use crate::ftrace;
@@ -49,7 +49,8 @@ pub(crate) fn init() {
 /// is allowed.
 ///
 /// The iterator does not borrow the guard, so that the loop body can use
-/// it; it must not outlive it, nor be used across [`KlpLock::unlocked`].
+/// it mutably; it must not be used once the guard is dropped (dropping the
+/// [`KlpLock`] releases the mutex).
 pub(crate) fn patches(_lock: &KlpLock) -> impl Iterator<Item = Patch> + Clone {
     let head = PATCHES.as_ptr();
     // SAFETY: the list changes only under klp_mutex, which the caller holds
@@ -178,16 +179,17 @@ pub(crate) fn unpatch_replaced_patches(lock: &mut KlpLock, new: Patch) {
         // SAFETY: a registered patch, valid while klp_mutex is held.
         let p = unsafe { KlpPatch::from_raw(p) };
         p.set_enabled(lock, false);
-        ftrace::unpatch_objects(lock, p.as_raw(), false);
+        ftrace::unpatch_objs(lock, p, false);
     }
 }
 
 /// Removes the nops of a replacing patch once no task needs them.
 pub(crate) fn discard_nops(lock: &mut KlpLock, patch: Patch) {
-    ftrace::unpatch_objects(lock, patch, true);
     // SAFETY: the caller passes the patch of the transition that completed,
     // registered, valid while klp_mutex is held.
-    objects::free_objects(lock, unsafe { KlpPatch::from_raw(patch) }, true);
+    let patch = unsafe { KlpPatch::from_raw(patch) };
+    ftrace::unpatch_objs(lock, patch, true);
+    objects::free_objects(lock, patch, true);
 }
 
 fn enable(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
@@ -198,7 +200,7 @@ fn enable(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
         return Err(EINVAL);
     }
     pr_notice!("enabling patch '{}'\n", patch.name());
-    transition::init(lock, patch.as_raw(), PATCHED);
+    transition::prepare(lock, patch, PATCHED);
     // func->transition before the functions become visible on the stacks.
     fence(Ordering::Release);
     if let Err(e) = state::begin_enable(lock, patch) {
@@ -206,31 +208,32 @@ fn enable(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
         transition::cancel(lock);
         return Err(e);
     }
-    // SAFETY: klp_mutex is held until we return, and no object leaves the
-    // list during the walk: the callbacks are the module's, patching an
-    // object changes the ftrace sites only, and the walk ends with the
-    // first error.
-    for obj in unsafe { patch.objects_unguarded(lock) } {
-        if !obj.is_loaded() {
-            continue;
-        }
-        let res = callbacks::pre_patch(lock, obj)
-            .inspect_err(|_| {
-                pr_warn!(
-                    "pre-patch callback failed for object '{}'\n",
-                    objects::obj_name(obj)
-                )
+    // The walk ends with the first error; the transition is cancelled
+    // after it, with the lock no longer borrowed by the walk.
+    let res = {
+        let lock: &KlpLock = lock;
+        patch
+            .objects(lock)
+            .filter(|obj| obj.is_loaded())
+            .try_for_each(|obj| {
+                callbacks::pre_patch(lock, obj)
+                    .inspect_err(|_| {
+                        pr_warn!(
+                            "pre-patch callback failed for object '{}'\n",
+                            objects::obj_name(obj)
+                        )
+                    })
+                    .and_then(|()| {
+                        ftrace::patch_obj(lock, obj).inspect_err(|_| {
+                            pr_warn!("failed to patch object '{}'\n", objects::obj_name(obj))
+                        })
+                    })
             })
-            .and_then(|()| {
-                ftrace::patch_object(lock, obj.as_raw()).inspect_err(|_| {
-                    pr_warn!("failed to patch object '{}'\n", objects::obj_name(obj))
-                })
-            });
-        if let Err(e) = res {
-            pr_warn!("failed to enable patch '{}'\n", patch.name());
-            transition::cancel(lock);
-            return Err(e);
-        }
+    };
+    if let Err(e) = res {
+        pr_warn!("failed to enable patch '{}'\n", patch.name());
+        transition::cancel(lock);
+        return Err(e);
     }
     transition::start(lock);
     patch.set_enabled(lock, true);
@@ -246,7 +249,7 @@ pub(crate) fn disable(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
     if transition::patch().is_some() {
         return Err(EBUSY);
     }
-    transition::init(lock, patch.as_raw(), UNPATCHED);
+    transition::prepare(lock, patch, UNPATCHED);
     state::begin_disable(lock, patch);
     for obj in patch.objects(lock) {
         if obj.patched() {
@@ -333,21 +336,13 @@ fn obj_is_for(obj: &KlpObject, modname: &CStr) -> bool {
 
 /// Reverts the objects of the module named `modname` in the patches before
 /// `limit` (all when `None`).
-fn cleanup_module_patches(lock: &mut KlpLock, modname: &CStr, limit: Option<&KlpPatch>) {
-    let tp = transition::patch();
-    let limit = limit.map(KlpPatch::as_raw);
-    for patch in patches(lock).take_while(|&p| Some(p) != limit) {
-        // SAFETY: a registered patch, valid while klp_mutex is held.
-        let patch = unsafe { KlpPatch::from_raw(patch) };
-        // SAFETY: klp_mutex is held until we return, and no object leaves
-        // the list while `obj` is used: the callbacks are the module's, and
-        // the rest changes the ftrace sites, the module's ELF data and the
-        // addresses of the object's functions.
-        let Some(obj) = unsafe { patch.objects_unguarded(lock) }.find(|o| obj_is_for(o, modname))
-        else {
+fn cleanup_module_patches(lock: &KlpLock, modname: &CStr, limit: Option<&KlpPatch>) {
+    let tp = transition::patch_locked(lock);
+    for patch in registered(lock).take_while(|&p| Some(p) != limit) {
+        let Some(obj) = patch.objects(lock).find(|o| obj_is_for(o, modname)) else {
             continue;
         };
-        if Some(patch.as_raw()) != tp {
+        if Some(patch) != tp {
             callbacks::pre_unpatch(lock, obj);
         }
         pr_notice!(
@@ -355,7 +350,7 @@ fn cleanup_module_patches(lock: &mut KlpLock, modname: &CStr, limit: Option<&Klp
             patch.name(),
             objects::obj_name(obj)
         );
-        ftrace::unpatch_object(lock, obj.as_raw());
+        ftrace::unpatch_obj(lock, obj);
         callbacks::post_unpatch(lock, obj);
         crate::relocs::clear_object_relocs(patch, obj);
         objects::free_object_loaded(lock, obj);
@@ -375,20 +370,13 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
         pr_err!("vmlinux.ko: invalid module name\n");
         return EINVAL.to_errno();
     }
-    let mut lock = KlpLock::lock();
+    let lock = KlpLock::lock();
     // Every module must know that the core saw it coming.
     // SAFETY: per the function's contract.
     unsafe { (*m).klp_alive = true };
-    let tp = transition::patch();
-    for patch in patches(&lock) {
-        // SAFETY: a registered patch, valid while klp_mutex is held.
-        let patch = unsafe { KlpPatch::from_raw(patch) };
-        // SAFETY: klp_mutex is held until we return, and no object leaves
-        // the list while `obj` is used: the callbacks are the module's, and
-        // the rest changes the ftrace sites, the module's ELF data and the
-        // addresses of the object's functions.
-        let Some(obj) = unsafe { patch.objects_unguarded(&lock) }.find(|o| obj_is_for(o, name))
-        else {
+    let tp = transition::patch_locked(&lock);
+    for patch in registered(&lock) {
+        let Some(obj) = patch.objects(&lock).find(|o| obj_is_for(o, name)) else {
             continue;
         };
         obj.set_module(&lock, m);
@@ -412,7 +400,7 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
                     objects::obj_name(obj)
                 )
             })?;
-            if let Err(e) = ftrace::patch_object(&mut lock, obj.as_raw()) {
+            if let Err(e) = ftrace::patch_obj(&lock, obj) {
                 pr_warn!(
                     "failed to apply patch '{}' to module '{}' ({})\n",
                     patch.name(),
@@ -422,7 +410,7 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
                 callbacks::post_unpatch(&lock, obj);
                 return Err(e);
             }
-            if Some(patch.as_raw()) != tp {
+            if Some(patch) != tp {
                 callbacks::post_patch(&lock, obj);
             }
             Ok(())
@@ -437,7 +425,7 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
             // SAFETY: per the function's contract.
             unsafe { (*m).klp_alive = false };
             obj.set_module(&lock, core::ptr::null_mut());
-            cleanup_module_patches(&mut lock, name, Some(patch));
+            cleanup_module_patches(&lock, name, Some(patch));
             return e.to_errno();
         }
     }
@@ -452,12 +440,12 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
 /// `COMING`, when its load failed).
 #[no_mangle]
 pub(crate) unsafe extern "C" fn klp_module_going(m: *mut bindings::module) {
-    let mut lock = KlpLock::lock();
+    let lock = KlpLock::lock();
     // SAFETY: per the function's contract.
     unsafe { (*m).klp_alive = false };
     // SAFETY: per the function's contract; the name is NUL-terminated.
     let name = unsafe { CStr::from_char_ptr((*m).name.as_ptr()) };
-    cleanup_module_patches(&mut lock, name, None);
+    cleanup_module_patches(&lock, name, None);
 }
 
 /// Handles a write of `enabled` in sysfs.

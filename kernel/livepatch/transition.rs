@@ -195,13 +195,6 @@ fn set_funcs_transition(lock: &KlpLock, patch: &KlpPatch, on: bool) {
     }
 }
 
-/// Like [`prepare`], for the call sites that still hold a raw pointer.
-pub(crate) fn init(lock: &mut KlpLock, patch: Patch, state: c_int) {
-    // SAFETY: the registry passes a patch that `check_patch` accepted and
-    // `init_patch_early` set up, of a live module; klp_mutex held.
-    prepare(lock, unsafe { KlpPatch::from_raw(patch) }, state);
-}
-
 /// Prepares a transition of `patch` to `state`: every task starts in the
 /// opposite state; the functions are marked in transition.
 pub(crate) fn prepare(lock: &mut KlpLock, patch: &KlpPatch, state: c_int) {
