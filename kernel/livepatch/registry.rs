@@ -10,10 +10,11 @@
 //!
 //! A registered patch stays valid for as long as `klp_mutex` is held, even
 //! once it is being freed: the memory of its module goes only after
-//! `klp_module_going()`, which takes the mutex.  The walks here that
-//! cannot keep the lock borrowed rely on it: they get the patches from
-//! [`patches`], and make their handles themselves.  The others walk
-//! [`registered`], whose handles borrow the lock.
+//! `klp_module_going()`, which takes the mutex.  The walk that frees the
+//! replaced patches relies on it: it takes each patch off the list as it
+//! goes, with the lock borrowed mutably, and makes its handles itself
+//! ([`free_replaced_patches_async`]).  The other walks use [`registered`],
+//! whose handles borrow the lock.
 
 use crate::callbacks;
 use crate::ftrace;
@@ -45,26 +46,15 @@ pub(crate) fn init() {
     ftrace::init();
 }
 
-/// The registered patches, oldest first.  Removing the patch just returned
-/// is allowed.
-///
-/// The iterator does not borrow the guard, so that the loop body can use
-/// it mutably; it must not be used once the guard is dropped (dropping the
-/// [`KlpLock`] releases the mutex).
-pub(crate) fn patches(_lock: &KlpLock) -> impl Iterator<Item = Patch> + Clone {
-    let head = PATCHES.as_ptr();
-    // SAFETY: the list changes only under klp_mutex, which the caller holds
-    // while iterating; only the entry just returned may be removed.
-    unsafe { list::iter(head) }.map(|l| container_of!(l, bindings::klp_patch, list))
-}
-
 /// The registered patches as handles, oldest first.
 ///
-/// Unlike [`patches`], the iterator borrows the guard: nothing can take a
-/// patch off the list (that needs a `&mut KlpLock`) while it lives.
+/// The iterator borrows the guard: nothing can take a patch off the list
+/// (that needs a `&mut KlpLock`) while it lives.
 pub(crate) fn registered(_lock: &KlpLock) -> RegisteredIter<'_> {
     RegisteredIter {
-        // SAFETY: as in `patches`; here the guard stays borrowed.
+        // SAFETY: the list changes only under klp_mutex, which the borrowed
+        // guard keeps held, and only with a `&mut KlpLock`, which cannot
+        // exist while the guard is borrowed.
         iter: unsafe { list::iter(PATCHES.as_ptr()) },
         _lock: core::marker::PhantomData,
     }
@@ -153,19 +143,27 @@ fn free_patch_finish(patch: Patch, ran: bool) {
     }
 }
 
-/// Frees a patch from a context that holds `klp_mutex` (the rest runs in a
-/// work item).
-pub(crate) fn free_patch_async(lock: &mut KlpLock, patch: Patch) {
-    // SAFETY: the callers pass a registered patch, valid while klp_mutex is
-    // held.
-    free_patch_start(lock, unsafe { KlpPatch::from_raw(patch) });
+/// Frees a registered patch from a context that holds `klp_mutex` (the
+/// rest runs in a work item).  The patch stays valid until the caller
+/// releases the mutex, even if the work item runs at once (see the
+/// module's documentation).
+pub(crate) fn free_patch_async(lock: &mut KlpLock, patch: &KlpPatch) {
+    free_patch_start(lock, patch);
     // SAFETY: `free_work` was initialised by `init_patch_early`.
-    unsafe { sys::glue::klp_glue_schedule_work(&raw mut (*patch).free_work) };
+    unsafe { sys::glue::klp_glue_schedule_work(&raw mut (*patch.as_raw()).free_work) };
 }
 
 /// Frees every patch registered before `new`, which replaced them.
-pub(crate) fn free_replaced_patches_async(lock: &mut KlpLock, new: Patch) {
-    for p in patches(lock) {
+pub(crate) fn free_replaced_patches_async(lock: &mut KlpLock, new: &KlpPatch) {
+    // SAFETY: the list changes only under klp_mutex, which we hold (`lock`)
+    // throughout the walk; the walk allows taking off the patch it just
+    // gave, which is all that `free_patch_async` does to the list.
+    for node in unsafe { list::iter(PATCHES.as_ptr()) } {
+        let p = container_of!(node, bindings::klp_patch, list);
+        // SAFETY: a registered patch, valid while klp_mutex is held, even
+        // once off the list (see the module's documentation); the handle
+        // is not used after this iteration.
+        let p = unsafe { KlpPatch::from_raw(p) };
         if p == new {
             break;
         }
@@ -174,20 +172,15 @@ pub(crate) fn free_replaced_patches_async(lock: &mut KlpLock, new: Patch) {
 }
 
 /// Unpatches the patches that `new` replaced (transition done).
-pub(crate) fn unpatch_replaced_patches(lock: &mut KlpLock, new: Patch) {
-    for p in patches(lock).take_while(|&p| p != new) {
-        // SAFETY: a registered patch, valid while klp_mutex is held.
-        let p = unsafe { KlpPatch::from_raw(p) };
+pub(crate) fn unpatch_replaced_patches(lock: &KlpLock, new: &KlpPatch) {
+    for p in registered(lock).take_while(|&p| p != new) {
         p.set_enabled(lock, false);
         ftrace::unpatch_objs(lock, p, false);
     }
 }
 
 /// Removes the nops of a replacing patch once no task needs them.
-pub(crate) fn discard_nops(lock: &mut KlpLock, patch: Patch) {
-    // SAFETY: the caller passes the patch of the transition that completed,
-    // registered, valid while klp_mutex is held.
-    let patch = unsafe { KlpPatch::from_raw(patch) };
+pub(crate) fn discard_nops(lock: &mut KlpLock, patch: &KlpPatch) {
     ftrace::unpatch_objs(lock, patch, true);
     objects::free_objects(lock, patch, true);
 }

@@ -503,9 +503,9 @@ pub(crate) fn try_complete(lock: &mut KlpLock) {
     complete_transition(lock, patch);
     let (enabled, replace) = (patch.enabled(), patch.replace());
     if !enabled {
-        registry::free_patch_async(lock, patch.as_raw());
+        registry::free_patch_async(lock, patch);
     } else if replace {
-        registry::free_replaced_patches_async(lock, patch.as_raw());
+        registry::free_replaced_patches_async(lock, patch);
     }
 }
 
@@ -529,8 +529,8 @@ fn complete_transition(lock: &mut KlpLock, patch: &KlpPatch) {
     klp_debug!("'{}': completing {} transition", patch.name(), dir(state));
 
     if patch.replace() && state == PATCHED {
-        registry::unpatch_replaced_patches(lock, patch.as_raw());
-        registry::discard_nops(lock, patch.as_raw());
+        registry::unpatch_replaced_patches(lock, patch);
+        registry::discard_nops(lock, patch);
         crate::state::replaced_unpatched(lock, patch);
     }
     if state == UNPATCHED {
