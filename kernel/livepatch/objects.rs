@@ -20,13 +20,6 @@ use kernel::error::{code::*, Result};
 use kernel::ffi::{c_char, c_int, c_ulong, c_void};
 use kernel::prelude::*;
 
-/// A patch, object or function of the C API.
-pub(crate) type Patch = *mut bindings::klp_patch;
-/// See [`Patch`].
-pub(crate) type Object = *mut bindings::klp_object;
-/// See [`Patch`].
-pub(crate) type Func = *mut bindings::klp_func;
-
 const KSYM_NAME_LEN: usize = bindings::KSYM_NAME_LEN as usize;
 /// `MODULE_NAME_LEN` of `include/linux/module.h` (a macro bindgen cannot see).
 const MODULE_NAME_LEN: usize = 64 - core::mem::size_of::<c_ulong>();
@@ -511,7 +504,7 @@ fn kzalloc<T>() -> Result<*mut T> {
 /// Allocates a dynamic object named `name` (vmlinux when `None`) for the
 /// nops of `patch`, which is being set up.
 fn alloc_object_dynamic<'a>(patch: &'a KlpPatch, name: Option<&CStr>) -> Result<&'a KlpObject> {
-    let obj: Object = kzalloc()?;
+    let obj: *mut bindings::klp_object = kzalloc()?;
     match kstrdup(name) {
         // SAFETY: `obj` is a fresh zeroed allocation.
         Ok(n) => unsafe { (*obj).name = n },
@@ -534,7 +527,7 @@ fn alloc_object_dynamic<'a>(patch: &'a KlpPatch, name: Option<&CStr>) -> Result<
 
 /// Allocates a nop of `obj` for `old`, a function of a registered patch.
 fn alloc_func_nop(obj: &KlpObject, old: &KlpFunc) -> Result {
-    let func: Func = kzalloc()?;
+    let func: *mut bindings::klp_func = kzalloc()?;
     match kstrdup(old.old_name()) {
         // SAFETY: `func` is a fresh zeroed allocation.
         Ok(n) => unsafe { (*func).old_name = n },
@@ -600,7 +593,7 @@ fn add_nops(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
 }
 
 /// Frees a nop function (kobject release).
-pub(crate) fn free_func_nop(func: Func) {
+pub(crate) fn free_func_nop(func: *mut bindings::klp_func) {
     // SAFETY: nops and their names were allocated by `alloc_func_nop`; this
     // is the last reference.
     unsafe {
@@ -610,7 +603,7 @@ pub(crate) fn free_func_nop(func: Func) {
 }
 
 /// Frees a dynamic object (kobject release).
-pub(crate) fn free_object_dynamic(obj: Object) {
+pub(crate) fn free_object_dynamic(obj: *mut bindings::klp_object) {
     // SAFETY: as in `free_func_nop`, for `alloc_object_dynamic`.
     unsafe {
         bindings::kfree((*obj).name.cast());

@@ -20,7 +20,7 @@ use crate::callbacks;
 use crate::ftrace;
 use crate::handles::{KlpObject, KlpPatch};
 use crate::list::{self, container_of};
-use crate::objects::{self, Patch};
+use crate::objects;
 use crate::state;
 use crate::sys::{self, KlpLock, Locked};
 use crate::transition;
@@ -89,7 +89,7 @@ pub(crate) fn add_patch(lock: &mut KlpLock, patch: &KlpPatch) {
 
 /// `klp_get_prev_state()` and friends need the list without a guard: they
 /// run inside callbacks that the core calls with klp_mutex held.
-pub(crate) fn patches_assume_locked() -> impl Iterator<Item = Patch> {
+pub(crate) fn patches_assume_locked() -> impl Iterator<Item = *mut bindings::klp_patch> {
     // SAFETY: see above; callers are documented as running under the mutex.
     unsafe { list::iter(PATCHES.as_ptr()) }.map(|l| container_of!(l, bindings::klp_patch, list))
 }
@@ -128,7 +128,7 @@ fn free_patch_start(lock: &mut KlpLock, patch: &KlpPatch) {
 /// The C core gets such a wait only when the last function of an ftrace
 /// ops goes (a disabled patch), not when a patch is replaced.  A patch
 /// whose enabling failed never ran (`ran` false): no wait.
-fn free_patch_finish(patch: Patch, ran: bool) {
+fn free_patch_finish(patch: *mut bindings::klp_patch, ran: bool) {
     if ran {
         // SAFETY: plain call of the glue, from a context that may sleep.
         unsafe { sys::glue::klp_glue_synchronize_rcu_tasks() };
@@ -265,7 +265,7 @@ pub(crate) fn disable(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
 /// `patch` must be null or point to a `struct klp_patch` of the calling
 /// module, which stays valid until the module is unloaded.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn klp_enable_patch(patch: Patch) -> c_int {
+pub(crate) unsafe extern "C" fn klp_enable_patch(patch: *mut bindings::klp_patch) -> c_int {
     if patch.is_null() {
         pr_err!("klp_enable_patch: no patch\n");
         return EINVAL.to_errno();
@@ -447,7 +447,7 @@ pub(crate) fn set_enabled(patch: &KlpPatch, enabled: bool) -> Result {
     if patch.enabled() == enabled {
         return Err(EINVAL);
     }
-    if transition::patch() == Some(patch.as_raw()) {
+    if transition::patch_locked(&lock) == Some(patch) {
         // A transition can be reversed in both directions.
         transition::reverse(&mut lock);
         Ok(())
@@ -463,7 +463,7 @@ pub(crate) fn set_enabled(patch: &KlpPatch, enabled: bool) -> Result {
 /// Handles a write of `force` in sysfs.
 pub(crate) fn force(patch: &KlpPatch) -> Result {
     let mut lock = KlpLock::lock();
-    if transition::patch() != Some(patch.as_raw()) {
+    if transition::patch_locked(&lock) != Some(patch) {
         return Err(EINVAL);
     }
     transition::force(&mut lock);

@@ -20,7 +20,6 @@
 //! `klp_get_state()` and `klp_get_prev_state()`.
 
 use crate::handles::{KlpPatch, KlpState};
-use crate::objects::Patch;
 use crate::registry;
 use crate::state_plan::{self, Callback, PatchView, Progress, Step, Target};
 use crate::state_rules::{self, StateDesc, StateError};
@@ -99,7 +98,7 @@ pub(crate) fn check_compatible(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
 /// `patch` must be a live patch; called from the patch's own code.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn klp_get_state(
-    patch: Patch,
+    patch: *mut bindings::klp_patch,
     id: c_ulong,
 ) -> *mut bindings::klp_state {
     if patch.is_null() {

@@ -14,7 +14,7 @@
 
 use crate::handles::{KlpFunc, KlpObject, KlpPatch};
 use crate::list::container_of;
-use crate::objects::{self, Patch};
+use crate::objects;
 use crate::registry;
 use crate::sys::KlpLock;
 use crate::transition;
@@ -73,7 +73,7 @@ fn parse_bool(buf: *const c_char) -> Result<bool> {
 
 /// The address of the patch whose kobject is at `kobj`, for the functions
 /// that take a raw patch; [`KlpPatch::from_kobj`] gives its handle.
-fn patch_of(kobj: *mut bindings::kobject) -> Patch {
+fn patch_of(kobj: *mut bindings::kobject) -> *mut bindings::klp_patch {
     container_of!(kobj, bindings::klp_patch, kobj)
 }
 

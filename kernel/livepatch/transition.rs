@@ -16,7 +16,6 @@
 use crate::callbacks;
 use crate::ftrace;
 use crate::handles::{KlpFunc, KlpPatch};
-use crate::objects::Patch;
 use crate::registry;
 use crate::state_plan::{self, Target};
 use crate::sys::{self, glue, klp_debug, KlpLock, Name};
@@ -59,7 +58,7 @@ const CHECKS_PER_WALK: u32 = 256;
 static RESUME_AT: AtomicU32 = AtomicU32::new(0);
 
 /// The patch in transition, if any.
-pub(crate) fn patch() -> Option<Patch> {
+pub(crate) fn patch() -> Option<*mut bindings::klp_patch> {
     let p = TRANSITION_PATCH.load(Ordering::Relaxed);
     (!p.is_null()).then_some(p)
 }
