@@ -24,7 +24,9 @@
 //!   does (sysfs shows `enabled` and `patched`); such a read gives the old
 //!   or the new value;
 //! - the lists, walked with the mutex held ([`KlpPatch::objects`],
-//!   [`KlpObject::funcs`]).
+//!   [`KlpObject::funcs`]).  Until the core sets a structure up, its list
+//!   heads are zero (a static structure of the module, or a zeroed
+//!   allocation of the core): such a list is empty.
 //!
 //! The structures are wrapped in [`Opaque`], as C code may change them
 //! (the module's own callbacks, for one) while a handle exists.
@@ -57,8 +59,10 @@ unsafe fn opt_cstr<'a>(p: *const kernel::ffi::c_char) -> Option<&'a CStr> {
 /// A `&'a KlpPatch` points to a `struct klp_patch` that a livepatch module
 /// handed to the core (being checked, registered, or being freed), laid
 /// out as the C API requires (`objs` and `states` null or terminated
-/// arrays), valid for `'a`.  Its internal fields are written only with
-/// `klp_mutex` held or during the set-up, before anybody else sees them.
+/// arrays; the internal fields of the patch, its objects and functions
+/// zero until the core sets them up), valid for `'a`.  Its internal fields
+/// are written only with `klp_mutex` held or during the set-up, before
+/// anybody else sees them.
 #[repr(transparent)]
 pub(crate) struct KlpPatch(Opaque<bindings::klp_patch>);
 
@@ -67,9 +71,11 @@ impl KlpPatch {
     ///
     /// # Safety
     /// `ptr` must point to a `struct klp_patch` of a livepatch module that
-    /// the core accepted or is checking, laid out as the C API requires,
-    /// that stays valid for `'a`; its fields must be written only with
-    /// `klp_mutex` held or during the set-up.
+    /// the core accepted or is checking, laid out as the C API requires
+    /// (the internal fields of the patch, its objects and functions zero
+    /// until the core sets them up, as in a static structure), that stays
+    /// valid for `'a`; its fields must be written only with `klp_mutex`
+    /// held or during the set-up.
     pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::klp_patch) -> &'a Self {
         // SAFETY: `KlpPatch` is a transparent wrapper of the C structure,
         // which is valid for `'a` by the contract.
@@ -124,13 +130,14 @@ impl KlpPatch {
     /// ones of atomic replace).  The list does not change while the lock
     /// is borrowed.
     ///
-    /// The patch must have been set up by
-    /// [`crate::objects::init_patch_early`]; before, the list is empty.
+    /// The list is linked by [`crate::objects::init_patch_early`]; a patch
+    /// that was never set up (its list head still zero) has no objects.
     pub(crate) fn objects<'a>(&'a self, _lock: &'a KlpLock) -> Objects<'a> {
-        // SAFETY: by the type invariant, the list head is valid and changes
-        // only under klp_mutex, which `_lock` proves held and keeps held
-        // (the core changes the list only with a `&mut KlpLock`).
-        let iter = unsafe { list::iter(&raw mut (*self.as_raw()).obj_list) };
+        // SAFETY: by the type invariant, the list head is valid, zero or
+        // initialised, and changes only under klp_mutex, which `_lock`
+        // proves held and keeps held (the core changes the list only with a
+        // `&mut KlpLock`).
+        let iter = unsafe { list::iter_or_empty(&raw mut (*self.as_raw()).obj_list) };
         Objects {
             iter,
             _lock: PhantomData,
@@ -322,9 +329,12 @@ impl KlpObject {
 
     /// The functions of the object, in list order (including nops).  The
     /// list does not change while the lock is borrowed.
+    ///
+    /// An object of a patch that was never set up (its list head still
+    /// zero) has no functions.
     pub(crate) fn funcs<'a>(&'a self, _lock: &'a KlpLock) -> Funcs<'a> {
         // SAFETY: as in `KlpPatch::objects`, for the object's list.
-        let iter = unsafe { list::iter(&raw mut (*self.as_raw()).func_list) };
+        let iter = unsafe { list::iter_or_empty(&raw mut (*self.as_raw()).func_list) };
         Funcs {
             iter,
             _lock: PhantomData,

@@ -144,6 +144,22 @@ pub(crate) unsafe fn iter(head: *mut list_head) -> Iter {
     }
 }
 
+/// Like [`iter`], for a list head that may also be all zeroes, as the list
+/// heads of the livepatch structures are until the core initialises them:
+/// such a list has no entries.
+///
+/// # Safety
+/// `head` must be valid for reads, and either zeroed or as [`iter`]
+/// requires.
+pub(crate) unsafe fn iter_or_empty(head: *mut list_head) -> Iter {
+    // SAFETY: per the function's contract.
+    let next = unsafe { (*head).next };
+    Iter {
+        head,
+        next: if next.is_null() { head } else { next },
+    }
+}
+
 impl Iterator for Iter {
     type Item = *mut list_head;
 
