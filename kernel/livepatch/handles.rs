@@ -93,8 +93,9 @@ impl KlpPatch {
         unsafe { Self::from_raw(ptr) }
     }
 
-    /// The C structure, for the code that still works on raw pointers and
-    /// for the callbacks of the module.
+    /// The C structure: for the C fields that the core sets up and tears
+    /// down (kobject, list heads, work item, completion), the callbacks of
+    /// the module and the record of the patch in transition.
     pub(crate) fn as_raw(&self) -> *mut bindings::klp_patch {
         self.0.get()
     }
@@ -286,7 +287,8 @@ impl KlpObject {
         unsafe { Self::from_raw(ptr) }
     }
 
-    /// The C structure, for the code that still works on raw pointers.
+    /// The C structure: for the C fields that the core sets up and tears
+    /// down (kobject, list heads) and the callbacks of the module.
     pub(crate) fn as_raw(&self) -> *mut bindings::klp_object {
         self.0.get()
     }
@@ -535,17 +537,6 @@ impl KlpFunc {
         unsafe { Self::from_raw(ptr) }
     }
 
-    /// The C structure, for the code that still works on raw pointers.
-    pub(crate) fn as_raw(&self) -> *mut bindings::klp_func {
-        self.0.get()
-    }
-
-    /// Whether the core allocated the function as a nop of atomic replace.
-    pub(crate) fn nop(&self) -> bool {
-        // SAFETY: by the type invariant; set during the set-up only.
-        unsafe { (*self.as_raw()).nop }
-    }
-
     /// The handle of the function whose `stack_node` is at `node`.
     ///
     /// Always inlined: the ftrace handler uses it on every call of a
@@ -560,6 +551,59 @@ impl KlpFunc {
         // SAFETY: per the function's contract; `KlpFunc` is a transparent
         // wrapper of the C structure.
         unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The C structure: for the C fields that the core sets up and tears
+    /// down (kobject, list heads).
+    pub(crate) fn as_raw(&self) -> *mut bindings::klp_func {
+        self.0.get()
+    }
+
+    /// Whether the core allocated the function as a nop of atomic replace.
+    pub(crate) fn nop(&self) -> bool {
+        // SAFETY: by the type invariant; set during the set-up only.
+        unsafe { (*self.as_raw()).nop }
+    }
+
+    /// The name of the patched function (set by the module, or copied for
+    /// a nop); `None` only in an array that `check_patch` refuses.
+    pub(crate) fn old_name(&self) -> Option<&CStr> {
+        // SAFETY: by the type invariant; the name is never changed and lives
+        // as long as the function.
+        unsafe { opt_cstr((*self.as_raw()).old_name) }
+    }
+
+    /// Which occurrence of the name is patched (0: the only one).
+    pub(crate) fn old_sympos(&self) -> c_ulong {
+        // SAFETY: by the type invariant; set by the module (or for a nop,
+        // during the set-up).
+        unsafe { (*self.as_raw()).old_sympos }
+    }
+
+    /// The address of the patched function, null while its object is not
+    /// loaded.
+    pub(crate) fn old_func(&self) -> *mut c_void {
+        // SAFETY: by the type invariant; written under klp_mutex.
+        unsafe { (*self.as_raw()).old_func }
+    }
+
+    /// The address of the replacement (for a nop, the patched function
+    /// itself once its object is loaded).
+    pub(crate) fn new_func(&self) -> *mut c_void {
+        // SAFETY: by the type invariant; written under klp_mutex for nops.
+        unsafe { (*self.as_raw()).new_func }
+    }
+
+    /// Whether the function is patched (its redirection is in place).
+    pub(crate) fn patched(&self) -> bool {
+        // SAFETY: by the type invariant; written under klp_mutex.
+        unsafe { (*self.as_raw()).patched }
+    }
+
+    /// Whether the function is in transition.
+    pub(crate) fn transition(&self) -> bool {
+        // SAFETY: by the type invariant; written under klp_mutex.
+        unsafe { (*self.as_raw()).transition }
     }
 
     /// The name of the patched function, for messages: `(null)` when it has
@@ -670,52 +714,6 @@ impl KlpFunc {
                 (*p).new_func as usize
             }
         }
-    }
-}
-
-// The accessors that the conversion of objects.rs, transition.rs and
-// ftrace.rs will use.
-#[allow(dead_code)]
-impl KlpFunc {
-    /// The name of the patched function (set by the module, or copied for
-    /// a nop); `None` only in an array that `check_patch` refuses.
-    pub(crate) fn old_name(&self) -> Option<&CStr> {
-        // SAFETY: by the type invariant; the name is never changed and lives
-        // as long as the function.
-        unsafe { opt_cstr((*self.as_raw()).old_name) }
-    }
-
-    /// Which occurrence of the name is patched (0: the only one).
-    pub(crate) fn old_sympos(&self) -> c_ulong {
-        // SAFETY: by the type invariant; set by the module (or for a nop,
-        // during the set-up).
-        unsafe { (*self.as_raw()).old_sympos }
-    }
-
-    /// The address of the patched function, null while its object is not
-    /// loaded.
-    pub(crate) fn old_func(&self) -> *mut c_void {
-        // SAFETY: by the type invariant; written under klp_mutex.
-        unsafe { (*self.as_raw()).old_func }
-    }
-
-    /// The address of the replacement (for a nop, the patched function
-    /// itself once its object is loaded).
-    pub(crate) fn new_func(&self) -> *mut c_void {
-        // SAFETY: by the type invariant; written under klp_mutex for nops.
-        unsafe { (*self.as_raw()).new_func }
-    }
-
-    /// Whether the function is patched (its redirection is in place).
-    pub(crate) fn patched(&self) -> bool {
-        // SAFETY: by the type invariant; written under klp_mutex.
-        unsafe { (*self.as_raw()).patched }
-    }
-
-    /// Whether the function is in transition.
-    pub(crate) fn transition(&self) -> bool {
-        // SAFETY: by the type invariant; written under klp_mutex.
-        unsafe { (*self.as_raw()).transition }
     }
 }
 
