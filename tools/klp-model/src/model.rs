@@ -684,7 +684,7 @@ impl<'a, L: Plan + ?Sized> Model<'a, L> {
             u: self.u,
             reg: &reg,
         };
-        // transition::init
+        // transition::prepare
         let initial = self.plan.task_initial(Target::Patched);
         for t in &mut w.tasks {
             t.state = Some(initial);
