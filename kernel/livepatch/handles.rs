@@ -146,12 +146,10 @@ impl KlpPatch {
     }
 
     /// The states of the patch, in array order, up to the terminator.
-    pub(crate) fn states(&self) -> States<'_> {
-        States {
-            // SAFETY: by the type invariant; set by the module only.
-            cur: unsafe { (*self.as_raw()).states },
-            _patch: PhantomData,
-        }
+    pub(crate) fn states(&self) -> CArray<'_, KlpState> {
+        // SAFETY: by the type invariant, `states` is null or a terminated
+        // array, set by the module only, valid as long as the patch.
+        unsafe { CArray::new((*self.as_raw()).states.cast()) }
     }
 
     /// The state `id` of the patch, if it has one.
@@ -171,13 +169,12 @@ impl KlpPatch {
     /// [`crate::objects::check_patch`] refuses.  Unlike
     /// [`KlpPatch::objects`], this is what the module declared (no dynamic
     /// objects), and it needs no set-up.
-    pub(crate) fn static_objects(&self) -> Option<StaticObjects<'_>> {
+    pub(crate) fn static_objects(&self) -> Option<CArray<'_, KlpObject>> {
         // SAFETY: by the type invariant; set by the module only.
-        let cur = unsafe { (*self.as_raw()).objs };
-        (!cur.is_null()).then_some(StaticObjects {
-            cur,
-            _patch: PhantomData,
-        })
+        let objs = unsafe { (*self.as_raw()).objs };
+        // SAFETY: by the type invariant, a non-null `objs` is a terminated
+        // array, valid as long as the patch.
+        (!objs.is_null()).then(|| unsafe { CArray::new(objs.cast()) })
     }
 
     /// Sets whether the patch is enabled; sysfs reads it without the
@@ -223,34 +220,6 @@ impl<'a> Iterator for Objects<'a> {
         // allocated for it) and stay until they are taken off the list,
         // under klp_mutex, which the iterator keeps held for `'a`.
         Some(unsafe { KlpObject::from_raw(obj) })
-    }
-}
-
-/// Iterator over the states of a patch, see [`KlpPatch::states`].
-#[derive(Clone)]
-pub(crate) struct States<'a> {
-    cur: *mut bindings::klp_state,
-    _patch: PhantomData<&'a KlpPatch>,
-}
-
-impl<'a> Iterator for States<'a> {
-    type Item = &'a KlpState;
-
-    fn next(&mut self) -> Option<&'a KlpState> {
-        if self.cur.is_null() {
-            return None;
-        }
-        // SAFETY: `cur` is in the patch's array (type invariant of
-        // `KlpPatch`: terminated by a state with id 0), before or at its
-        // terminator: we stop there.
-        let state = unsafe { KlpState::from_raw(self.cur) };
-        if state.id() == 0 {
-            return None;
-        }
-        // SAFETY: `cur` is not the terminator, so the next element is in
-        // the array too.
-        self.cur = unsafe { self.cur.add(1) };
-        Some(state)
     }
 }
 
@@ -401,14 +370,13 @@ impl KlpObject {
     /// object, or one that [`crate::objects::check_patch`] refuses).
     /// Unlike [`KlpObject::funcs`], this is what the module declared (no
     /// nops), and it needs no set-up.
-    pub(crate) fn static_funcs(&self) -> Option<StaticFuncs<'_>> {
+    pub(crate) fn static_funcs(&self) -> Option<CArray<'_, KlpFunc>> {
         // SAFETY: by the type invariant; set by the module only (null in a
         // dynamic object).
-        let cur = unsafe { (*self.as_raw()).funcs };
-        (!cur.is_null()).then_some(StaticFuncs {
-            cur,
-            _obj: PhantomData,
-        })
+        let funcs = unsafe { (*self.as_raw()).funcs };
+        // SAFETY: by the type invariant of `KlpPatch`, a non-null `funcs`
+        // is a terminated array, valid as long as the object.
+        (!funcs.is_null()).then(|| unsafe { CArray::new(funcs.cast()) })
     }
 
     /// Sets the module of the object: the loaded module, or null when it
@@ -442,65 +410,6 @@ impl<'a> Iterator for Funcs<'a> {
         let func = container_of!(node, bindings::klp_func, node);
         // SAFETY: as in `Objects::next`, for the functions of an object.
         Some(unsafe { KlpFunc::from_raw(func) })
-    }
-}
-
-/// Iterator over the `objs` array of a patch, see
-/// [`KlpPatch::static_objects`].
-#[derive(Clone)]
-pub(crate) struct StaticObjects<'a> {
-    cur: *mut bindings::klp_object,
-    _patch: PhantomData<&'a KlpPatch>,
-}
-
-impl<'a> Iterator for StaticObjects<'a> {
-    type Item = &'a KlpObject;
-
-    fn next(&mut self) -> Option<&'a KlpObject> {
-        // SAFETY: `cur` is in the patch's array (type invariant of
-        // `KlpPatch`: terminated by an object with neither name nor
-        // functions), before or at its terminator: we stop there.
-        if unsafe { (*self.cur).funcs.is_null() && (*self.cur).name.is_null() } {
-            return None;
-        }
-        // SAFETY: `cur` is an element of the patch's array, valid for `'a`.
-        let obj = unsafe { KlpObject::from_raw(self.cur) };
-        // SAFETY: `cur` is not the terminator, so the next element is in
-        // the array too.
-        self.cur = unsafe { self.cur.add(1) };
-        Some(obj)
-    }
-}
-
-/// Iterator over the `funcs` array of an object, see
-/// [`KlpObject::static_funcs`].
-#[derive(Clone)]
-pub(crate) struct StaticFuncs<'a> {
-    cur: *mut bindings::klp_func,
-    _obj: PhantomData<&'a KlpObject>,
-}
-
-impl<'a> Iterator for StaticFuncs<'a> {
-    type Item = &'a KlpFunc;
-
-    fn next(&mut self) -> Option<&'a KlpFunc> {
-        // SAFETY: `cur` is in the object's array (laid out as the C API
-        // requires, type invariant of `KlpPatch`: terminated by a function
-        // with neither name, replacement nor position), before or at its
-        // terminator: we stop there.
-        let end = unsafe {
-            (*self.cur).old_name.is_null()
-                && (*self.cur).new_func.is_null()
-                && (*self.cur).old_sympos == 0
-        };
-        if end {
-            return None;
-        }
-        // SAFETY: `cur` is an element of the object's array, valid for `'a`.
-        let func = unsafe { KlpFunc::from_raw(self.cur) };
-        // SAFETY: as in `StaticObjects::next`.
-        self.cur = unsafe { self.cur.add(1) };
-        Some(func)
     }
 }
 
@@ -720,26 +629,14 @@ impl KlpFunc {
 /// A `struct klp_state`.
 ///
 /// # Invariants
-/// A `&'a KlpState` points to an element (not the terminator) of the
-/// `states` array of a patch that satisfies the invariant of [`KlpPatch`],
-/// valid for `'a`.  The core writes only `callbacks.pre_patch_succeeded`,
+/// A `&'a KlpState` points to an element of the `states` array of a patch
+/// that satisfies the invariant of [`KlpPatch`], valid for `'a`; only
+/// [`CArray`] makes one of the terminator, to see that it is one.  The core writes only `callbacks.pre_patch_succeeded`,
 /// with `klp_mutex` held.
 #[repr(transparent)]
 pub(crate) struct KlpState(Opaque<bindings::klp_state>);
 
 impl KlpState {
-    /// The handle of the state at `ptr`.
-    ///
-    /// # Safety
-    /// `ptr` must point into the `states` array of a patch that satisfies
-    /// the requirements of [`KlpPatch::from_raw`] for `'a`, at most at its
-    /// terminator (only [`States`] looks at a terminator).
-    unsafe fn from_raw<'a>(ptr: *mut bindings::klp_state) -> &'a Self {
-        // SAFETY: `KlpState` is a transparent wrapper of the C structure,
-        // which is valid for `'a` by the contract.
-        unsafe { &*ptr.cast::<Self>() }
-    }
-
     /// The C structure, for the module's callbacks and `klp_get_state()`.
     pub(crate) fn as_raw(&self) -> *mut bindings::klp_state {
         self.0.get()
@@ -830,5 +727,92 @@ impl KlpState {
         // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
         // serialises the writers of the field.
         unsafe { (*self.as_raw()).callbacks.pre_patch_succeeded = succeeded };
+    }
+}
+
+/// An element of an array that a livepatch module declares and ends with
+/// an empty element (`objs`, `funcs`, `states`).
+pub(crate) trait Terminated {
+    /// Whether this is the empty element that ends the array.
+    fn is_terminator(&self) -> bool;
+}
+
+impl Terminated for KlpObject {
+    /// An object with neither a name nor functions.
+    fn is_terminator(&self) -> bool {
+        // SAFETY: by the type invariant; both are set by the module only.
+        unsafe { (*self.as_raw()).funcs.is_null() && (*self.as_raw()).name.is_null() }
+    }
+}
+
+impl Terminated for KlpFunc {
+    /// A function with neither a name, a replacement nor a position.
+    fn is_terminator(&self) -> bool {
+        // SAFETY: by the type invariant; the three are set by the module
+        // only, for the functions of its arrays.
+        unsafe {
+            let f = self.as_raw();
+            (*f).old_name.is_null() && (*f).new_func.is_null() && (*f).old_sympos == 0
+        }
+    }
+}
+
+impl Terminated for KlpState {
+    /// A state with id 0.
+    fn is_terminator(&self) -> bool {
+        self.id() == 0
+    }
+}
+
+/// Iterator over an array of a livepatch module, in array order, up to
+/// its terminator (see [`Terminated`]); an array that is a null pointer is
+/// empty.  See [`KlpPatch::states`], [`KlpPatch::static_objects`] and
+/// [`KlpObject::static_funcs`].
+pub(crate) struct CArray<'a, T> {
+    cur: *mut T,
+    _array: PhantomData<&'a T>,
+}
+
+impl<'a, T: Terminated> CArray<'a, T> {
+    /// The iterator over the array that starts at `first`.
+    ///
+    /// # Safety
+    /// `first` must be null, or point to the first element of an array of
+    /// `T` that ends with an element for which [`Terminated::is_terminator`]
+    /// holds, all of it valid for `'a`.
+    unsafe fn new(first: *mut T) -> Self {
+        Self {
+            cur: first,
+            _array: PhantomData,
+        }
+    }
+}
+
+impl<T> Clone for CArray<'_, T> {
+    fn clone(&self) -> Self {
+        Self {
+            cur: self.cur,
+            _array: PhantomData,
+        }
+    }
+}
+
+impl<'a, T: Terminated> Iterator for CArray<'a, T> {
+    type Item = &'a T;
+
+    fn next(&mut self) -> Option<&'a T> {
+        if self.cur.is_null() {
+            return None;
+        }
+        // SAFETY: `cur` is in the array, at or before its terminator (the
+        // contract of `new`, and we stop at the terminator), valid for `'a`.
+        let elem = unsafe { &*self.cur };
+        if elem.is_terminator() {
+            return None;
+        }
+        // SAFETY: `cur` is not the terminator, so the next element is in
+        // the array too.
+        self.cur = unsafe { self.cur.add(1) };
+        Some(elem)
     }
 }
