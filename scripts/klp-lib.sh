@@ -401,7 +401,13 @@ guest_tests() {
 	log "guest tests: booting $KLP_FLAVOR kernel"
 	# The guest does not inherit the host's environment: pass the
 	# selftests' knobs on the command line.
-	vm_script "$rep" "env KLP_STRESS_OPS=${KLP_STRESS_OPS:-45} scripts/klp-guest test $out $KLP_SELFTESTS -- $*"
+	# A script may take 15 minutes, more for a long stress run (about 3 s
+	# an operation under software emulation, 10 s on a debug kernel).
+	local ops=${KLP_STRESS_OPS:-45} tmo=900
+	[ $((ops * 12)) -gt $tmo ] && tmo=$((ops * 12))
+	vm_script "$rep" "env KLP_STRESS_OPS=$ops KLP_TIMEOUT=$tmo" \
+		"${KLP_STRESS_SLAB_SLACK:+KLP_STRESS_SLAB_SLACK=$KLP_STRESS_SLAB_SLACK}" \
+		"scripts/klp-guest test $out $KLP_SELFTESTS -- $*"
 	cat "$rep"
 	if ! grep -q '^KLP-GUEST-DONE' "$rep"; then
 		log "the guest did not finish its run"

@@ -5,14 +5,23 @@
 # with states and shadow variables, KLP_STRESS_OPS times (default 45
 # operations), while the guest forks and execs, loads and unloads a
 # patched target module, and keeps tasks running in a patched function.
-# Each round the state sample's shadow variable is freed exactly once;
-# at the end nothing is registered or loaded, and the harness finds the log
-# clean (kmemleak scans after the suite in the debug flavors).
+# Each round the state sample's shadow variable is freed exactly once.  At
+# the end nothing is registered or loaded, the kmalloc and kernfs caches hold
+# as many objects as after the first round (within SLAB_SLACK), and the
+# harness finds the log clean (kmemleak scans after the suite in the debug
+# flavors).
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../livepatch/functions.sh"
 
 OPS=${KLP_STRESS_OPS:-45}
+# How many more kmalloc/kernfs objects may be in use at the end than after
+# the first round, for what the rest of the kernel does meanwhile: in a
+# 45-operation run the sum moved by -41, single caches by up to 116 either
+# way.  A leak of a few objects per operation shows at 45 operations; at
+# 1,000 (KLP_STRESS_OPS) a leak of one object every four operations does.
+# kmemleak, in the debug flavors, finds any single leaked object.
+SLAB_SLACK=${KLP_STRESS_SLAB_SLACK:-256}
 SYSFS=/sys/kernel/livepatch
 SAMPLES=$KDIR/samples/livepatch
 UP=$HERE/../livepatch/test_modules
@@ -70,62 +79,97 @@ lp_rmmod() {
 	loop_until "rmmod $1 2>/dev/null" || die "rmmod $1 failed"
 }
 
-start_test "$OPS enable/disable/replace operations under load"
-
-# Load: fork and exec, readers of the patched /proc/cmdline, a patched
-# module coming and going.
-( while :; do /bin/true; done ) & bg+=($!)
-( while :; do cat /proc/cmdline >/dev/null; done ) & bg+=($!)
-( while :; do cat /proc/cmdline >/dev/null; done ) & bg+=($!)
-lp_insmod $DEMO
-wait_idle $DEMO
-(
-	while :; do
-		insmod "test_modules/$TARGET.ko" 2>/dev/null
-		rmmod $TARGET 2>/dev/null
+# Objects in use in the kmalloc caches and in kernfs (the sysfs nodes of
+# patches), one "cache count" line each.  Dentries and inodes go first, then
+# every cache is shrunk: that flushes SLUB's per-CPU slabs, which
+# /proc/slabinfo counts as full, and drains KASAN's quarantine, so the counts
+# are exact at that moment.
+slab_objects() {
+	local f
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	for f in /sys/kernel/slab/*/shrink; do
+		echo 1 >"$f" 2>/dev/null
 	done
-) & bg+=($!)
+	awk '/^(kmalloc-|kernfs_node_cache)/ { print $1, $2 }' /proc/slabinfo |
+		LC_ALL=C sort
+}
+
+# The caches whose counts changed from the snapshot $1 to $2, and the sum of
+# the changes on the last line.
+slab_delta() {
+	LC_ALL=C join -a1 -a2 -e 0 -o 0,1.2,2.2 "$1" "$2" |
+		awk '{ d = $3 - $2; t += d; if (d) print $1, $2, "->", $3 } END { print t + 0 }'
+}
+
+# One phase: the load starts, operations run until $1 are done in all, and
+# everything stops and is unloaded again.
+run_phase() {
+	# Load: fork and exec, readers of the patched /proc/cmdline, a
+	# patched module coming and going.
+	( while :; do /bin/true; done ) & bg+=($!)
+	( while :; do cat /proc/cmdline >/dev/null; done ) & bg+=($!)
+	( while :; do cat /proc/cmdline >/dev/null; done ) & bg+=($!)
+	lp_insmod $DEMO
+	wait_idle $DEMO
+	(
+		while :; do
+			insmod "test_modules/$TARGET.ko" 2>/dev/null
+			rmmod $TARGET 2>/dev/null
+		done
+	) & bg+=($!)
+
+	while [[ $done_ops -lt $1 ]]; do
+		round=$((round + 1))
+		# C patch, replaced by a C patch, disabled: 3 operations.
+		lp_insmod $C_LP; wait_idle $C_LP
+		lp_insmod $C_REPLACE replace=1; wait_idle $C_REPLACE
+		loop_until "[[ ! -e $SYSFS/$C_LP ]]" || die "$C_LP was not replaced"
+		lp_rmmod $C_LP
+		# The replace also took over the demo patch: it goes with it.
+		loop_until "[[ ! -e $SYSFS/$DEMO ]]" || die "$DEMO was not replaced"
+		lp_rmmod $DEMO
+		lp_disable $C_REPLACE; lp_rmmod $C_REPLACE
+		# Rust patch enabled and disabled: 2 operations.
+		lp_insmod $RUST_LP; wait_idle $RUST_LP
+		lp_disable $RUST_LP; lp_rmmod $RUST_LP
+		done_ops=$((done_ops + 5))
+		# States with a shadow variable, handed over by a replace: 3.
+		if [[ -n "$STATE1" ]]; then
+			m="stress round $round $RANDOM$RANDOM"
+			echo "$m" >/dev/kmsg
+			lp_insmod $STATE1; wait_idle $STATE1
+			lp_insmod $STATE2; wait_idle $STATE2
+			loop_until "[[ ! -e $SYSFS/$STATE1 ]]" || die "$STATE1 was not replaced"
+			lp_rmmod $STATE1
+			lp_disable $STATE2; lp_rmmod $STATE2
+			freed=$(dmesg | awk -v m="$m" 'p; index($0, m) { p = 1 }' |
+				grep -c "$STATE2: count freed after")
+			[[ $freed == 1 ]] ||
+				die "round $round: the state's shadow variable was freed $freed times, not once"
+			done_ops=$((done_ops + 3))
+		fi
+		# The module-coming patch again, for the next round's replace.
+		lp_insmod $DEMO; wait_idle $DEMO
+		done_ops=$((done_ops + 1))
+	done
+	stop_bg
+	loop_until "rmmod $TARGET 2>/dev/null || ! grep -q '^$TARGET ' /proc/modules" ||
+		die "rmmod $TARGET failed"
+	lp_disable $DEMO
+	lp_rmmod $DEMO
+}
+
+start_test "$OPS enable/disable/replace operations under load"
 
 done_ops=0
 round=0
-while [[ $done_ops -lt $OPS ]]; do
-	round=$((round + 1))
-	# C patch, replaced by a C patch, disabled: 3 operations.
-	lp_insmod $C_LP; wait_idle $C_LP
-	lp_insmod $C_REPLACE replace=1; wait_idle $C_REPLACE
-	loop_until "[[ ! -e $SYSFS/$C_LP ]]" || die "$C_LP was not replaced"
-	lp_rmmod $C_LP
-	# The replace also took over the demo patch: it goes with it.
-	loop_until "[[ ! -e $SYSFS/$DEMO ]]" || die "$DEMO was not replaced"
-	lp_rmmod $DEMO
-	lp_disable $C_REPLACE; lp_rmmod $C_REPLACE
-	# Rust patch enabled and disabled: 2 operations.
-	lp_insmod $RUST_LP; wait_idle $RUST_LP
-	lp_disable $RUST_LP; lp_rmmod $RUST_LP
-	done_ops=$((done_ops + 5))
-	# States with a shadow variable, handed over by a replace: 3.
-	if [[ -n "$STATE1" ]]; then
-		m="stress round $round $RANDOM$RANDOM"
-		echo "$m" >/dev/kmsg
-		lp_insmod $STATE1; wait_idle $STATE1
-		lp_insmod $STATE2; wait_idle $STATE2
-		loop_until "[[ ! -e $SYSFS/$STATE1 ]]" || die "$STATE1 was not replaced"
-		lp_rmmod $STATE1
-		lp_disable $STATE2; lp_rmmod $STATE2
-		freed=$(dmesg | awk -v m="$m" 'p; index($0, m) { p = 1 }' |
-			grep -c "$STATE2: count freed after")
-		[[ $freed == 1 ]] ||
-			die "round $round: the state's shadow variable was freed $freed times, not once"
-		done_ops=$((done_ops + 3))
-	fi
-	# The module-coming patch again, for the next round's replace.
-	lp_insmod $DEMO; wait_idle $DEMO
-	done_ops=$((done_ops + 1))
-done
-stop_bg
-rmmod $TARGET 2>/dev/null
-lp_disable $DEMO
-lp_rmmod $DEMO
+# The first round warms up what the kernel allocates once and keeps (ftrace
+# and module bookkeeping, for one); the slab counts are compared from there.
+run_phase 1
+slab_objects >"$WORK/slab.before"
+run_phase "$OPS"
+slab_objects >"$WORK/slab.after"
 echo "$done_ops operations in $round rounds"
 
 [[ -z $(ls $SYSFS) ]] || die "livepatches left registered: $(ls $SYSFS)"
@@ -134,5 +178,14 @@ grep -q -e "$C_LP" -e "$C_REPLACE" -e "$RUST_LP" /proc/cmdline &&
 for m in $C_LP $C_REPLACE $DEMO $TARGET $RUST_LP $STATE1 $STATE2; do
 	grep -q "^$m " /proc/modules && die "$m is still loaded"
 done
+
+# Every operation after the first round frees what it allocated; what the
+# rest of the kernel did meanwhile stays within SLAB_SLACK.
+slab_delta "$WORK/slab.before" "$WORK/slab.after" >"$WORK/slab.delta"
+grew=$(tail -n 1 "$WORK/slab.delta")
+echo "slab objects in use after the first round and at the end: ${grew} more"
+head -n -1 "$WORK/slab.delta" | sed 's/^/  /'
+[[ $grew -le $SLAB_SLACK ]] ||
+	die "$grew more slab objects in use than after the first round (bound: $SLAB_SLACK)"
 
 exit 0
