@@ -24,8 +24,9 @@
 //! - [`shadow`] provides shadow variables;
 //! - [`state_rules`] and [`reloc_names`] are pure code shared with the host
 //!   tests;
-//! - [`sys`], [`list`] and [`handles`] are the thin layer over C: the
-//!   glue, the C lists, and safe handles of the livepatch structures.
+//! - [`sys`], [`list`], [`handles`] and [`task`] are the thin layer over
+//!   C: the glue, the C lists, safe handles of the livepatch structures,
+//!   and of tasks and the scheduler.
 
 /// Prefix of the core's messages, as the C core's `pr_fmt`.
 const __LOG_PREFIX: &[u8] = b"livepatch\0";
@@ -44,6 +45,7 @@ pub mod state_plan;
 pub mod state_rules;
 mod sys;
 mod sysfs;
+mod task;
 mod transition;
 
 use kernel::prelude::*;

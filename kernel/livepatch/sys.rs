@@ -201,32 +201,13 @@ pub(crate) fn current() -> *mut bindings::task_struct {
     unsafe { glue::klp_glue_current() }
 }
 
-/// `TIF_PATCH_PENDING` of `task`.
-#[inline(always)]
-pub(crate) fn patch_pending(task: *mut bindings::task_struct) -> bool {
-    // SAFETY: callers pass a task that is alive (current, or one pinned by
-    // the tasklist lock or the runqueue lock).
-    unsafe { glue::klp_glue_patch_pending(task) }
-}
-
-/// Sets or clears `TIF_PATCH_PENDING` of `task`.
-pub(crate) fn set_patch_pending(task: *mut bindings::task_struct, pending: bool) {
-    // SAFETY: as in `patch_pending`.
-    unsafe { glue::klp_glue_set_patch_pending(task, pending) }
-}
-
 /// Reads `task->patch_state`.
 #[inline(always)]
 pub(crate) fn patch_state(task: *mut bindings::task_struct) -> c_int {
-    // SAFETY: as in `patch_pending`; the field is read once, as the C core
-    // does with READ_ONCE semantics.
+    // SAFETY: callers pass a task that is alive (current, or one pinned by
+    // the tasklist lock or the runqueue lock); the field is read once, as
+    // the C core does with READ_ONCE semantics.
     unsafe { core::ptr::read_volatile(&raw const (*task).patch_state) }
-}
-
-/// Writes `task->patch_state`.
-pub(crate) fn set_patch_state(task: *mut bindings::task_struct, state: c_int) {
-    // SAFETY: as in `patch_pending`.
-    unsafe { core::ptr::write_volatile(&raw mut (*task).patch_state, state) }
 }
 
 /// The NUL-terminated C string at `p`, or `None` for a null pointer.

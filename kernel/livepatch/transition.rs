@@ -18,11 +18,12 @@ use crate::ftrace;
 use crate::handles::{KlpFunc, KlpPatch};
 use crate::registry;
 use crate::state_plan::{self, Target};
-use crate::sys::{self, glue, klp_debug, KlpLock, Name};
+use crate::sys::{self, klp_debug, KlpLock, Name};
+use crate::task::{self, for_each_task, for_each_task_while, Kind, PreemptGuard, Stopped, Task};
 use core::sync::atomic::{fence, AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use kernel::bindings;
 use kernel::error::code::*;
-use kernel::ffi::{c_int, c_void};
+use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
 
 const IDLE: c_int = bindings::KLP_TRANSITION_IDLE;
@@ -105,84 +106,6 @@ fn dir(state: c_int) -> &'static str {
     }
 }
 
-/// Does nothing: what counts is that it ran on every CPU.
-///
-/// # Safety
-/// Called by the workqueue.
-unsafe extern "C" fn sync_fn(_work: *mut bindings::work_struct) {}
-
-/// Waits until no CPU can still be inside the ftrace handler or a scheduler
-/// hook with a view older than now, even where RCU is not watching.
-fn synchronize() {
-    // SAFETY: `sync_fn` does nothing; schedule_on_each_cpu() waits for it
-    // on every CPU.
-    unsafe { bindings::schedule_on_each_cpu(Some(sync_fn)) };
-}
-
-/// Where a task of [`for_each_task`] comes from.
-#[derive(Clone, Copy)]
-enum Kind {
-    /// A thread of a process.
-    Thread,
-    /// The idle task of a CPU, and whether that CPU is online.
-    Idle(c_int, bool),
-}
-
-/// Calls `f` on every thread, then on the idle task of every possible CPU.
-fn for_each_task<F: FnMut(*mut bindings::task_struct, Kind)>(mut f: F) {
-    for_each_task_while(|t, kind| {
-        f(t, kind);
-        true
-    });
-}
-
-/// A walk of [`for_each_task_while`]: the closure, and whether it asked to
-/// stop.
-struct Walk<F> {
-    f: F,
-    stopped: bool,
-}
-
-/// Calls `f` on every thread, then on the idle task of every possible CPU,
-/// until it returns `false`.
-fn for_each_task_while<F: FnMut(*mut bindings::task_struct, Kind) -> bool>(f: F) {
-    /// # Safety
-    /// `data` must be the walk below.
-    unsafe extern "C" fn one<F: FnMut(*mut bindings::task_struct, Kind) -> bool>(
-        t: *mut bindings::task_struct,
-        data: *mut c_void,
-    ) -> bool {
-        // SAFETY: `data` is the walk below, alive and not otherwise
-        // borrowed during the glue's walk.
-        let w = unsafe { &mut *(data as *mut Walk<F>) };
-        w.stopped = !(w.f)(t, Kind::Thread);
-        !w.stopped
-    }
-    /// # Safety
-    /// `data` must be the walk below.
-    unsafe extern "C" fn idle<F: FnMut(*mut bindings::task_struct, Kind) -> bool>(
-        t: *mut bindings::task_struct,
-        cpu: c_int,
-        online: bool,
-        data: *mut c_void,
-    ) -> bool {
-        // SAFETY: as above.
-        let w = unsafe { &mut *(data as *mut Walk<F>) };
-        w.stopped = !(w.f)(t, Kind::Idle(cpu, online));
-        !w.stopped
-    }
-    let mut walk = Walk { f, stopped: false };
-    let data = &raw mut walk as *mut c_void;
-    // SAFETY: the glue calls back with live tasks under the tasklist lock
-    // (and CPU hotplug lock for the idle tasks); `data` outlives the walks.
-    unsafe {
-        glue::klp_glue_walk_tasks(one::<F>, data);
-        if !walk.stopped {
-            glue::klp_glue_walk_idle_tasks(idle::<F>, data);
-        }
-    }
-}
-
 /// Sets every function of the transition patch to `on` in transition.
 fn set_funcs_transition(lock: &KlpLock, patch: &KlpPatch, on: bool) {
     for obj in patch.objects(lock) {
@@ -208,7 +131,7 @@ pub(crate) fn prepare(lock: &mut KlpLock, patch: &KlpPatch, state: c_int) {
     TRANSITION_PATCH.store(patch.as_raw(), Ordering::Relaxed);
     TARGET_STATE.store(state, Ordering::Relaxed);
     klp_debug!("'{}': initializing {} transition", patch.name(), dir(state));
-    for_each_task(|t, _| sys::set_patch_state(t, initial));
+    for_each_task(|t, _| t.set_patch_state(initial));
     // Tasks' patch_state before func->transition (the handler must not see
     // a function in transition with an idle task), and the target before
     // TIF_PATCH_PENDING (the hooks must not switch a task to IDLE).
@@ -225,12 +148,11 @@ pub(crate) fn start(lock: &mut KlpLock) {
     let state = target();
     pr_notice!("'{}': starting {} transition\n", patch.name(), dir(state));
     for_each_task(|t, _| {
-        if sys::patch_state(t) != state {
-            sys::set_patch_pending(t, true);
+        if t.patch_state() != state {
+            t.set_patch_pending(true);
         }
     });
-    // SAFETY: plain call of the glue.
-    unsafe { glue::klp_glue_cond_resched(true) };
+    task::set_cond_resched_hook(true);
     SIGNALS_CNT.store(0, Ordering::Relaxed);
     QUICK_CNT.store(0, Ordering::Relaxed);
     RESUME_AT.store(0, Ordering::Relaxed);
@@ -244,7 +166,7 @@ enum Busy {
 }
 
 /// Whether `func`'s code (the version being left) is in `entries`.
-fn func_on_stack(lock: &KlpLock, func: &KlpFunc, entries: &[kernel::ffi::c_ulong]) -> bool {
+fn func_on_stack(lock: &KlpLock, func: &KlpFunc, entries: &[c_ulong]) -> bool {
     let (addr, size) = if to_target(target()).is_some_and(state_plan::leaves_new) {
         (func.new_func() as usize, func.new_size())
     } else {
@@ -256,34 +178,16 @@ fn func_on_stack(lock: &KlpLock, func: &KlpFunc, entries: &[kernel::ffi::c_ulong
     entries.iter().any(|&a| a >= addr && a < addr + size)
 }
 
-struct SwitchArg {
-    /// The function found on the stack, for the message.
-    old_name: Name,
-}
-
-/// Checks the stack of a task that cannot run meanwhile and switches it.
-///
-/// # Safety
-/// `task` must be current or pinned by `task_call_func()`; `arg` must be
-/// the [`SwitchArg`] of [`try_switch_task`].
-unsafe extern "C" fn check_and_switch(task: *mut bindings::task_struct, arg: *mut c_void) -> c_int {
-    // SAFETY: `arg` is the `SwitchArg` of `try_switch_task`.
-    let arg = unsafe { &mut *(arg as *mut SwitchArg) };
-    // SAFETY: the task is pinned by task_call_func() (or is current).
-    if unsafe { bindings::task_curr(task) } != 0 && task != sys::current() {
+/// Checks the stack of a task that cannot run meanwhile and switches it;
+/// `old_name` gets the function found on the stack, for the message.
+fn check_and_switch(stopped: &mut Stopped<'_>, old_name: &mut Name) -> c_int {
+    let task = stopped.task();
+    if task.is_running_elsewhere() {
         return -(EBUSY.to_errno().abs());
     }
-    let mut nr: u32 = 0;
-    // SAFETY: preemption is disabled here (runqueue lock or the caller), so
-    // this CPU's buffer is ours.
-    let entries = unsafe { glue::klp_glue_stack_entries(&mut nr) };
-    // SAFETY: the buffer has `nr` entries; the task cannot run.
-    let ret = unsafe { bindings::stack_trace_save_tsk_reliable(task, entries, nr) };
-    if ret < 0 {
+    let Some(entries) = stopped.save_stack_reliable() else {
         return EINVAL.to_errno();
-    }
-    // SAFETY: stack_trace_save_tsk_reliable() filled `ret` entries.
-    let entries = unsafe { core::slice::from_raw_parts(entries, ret as usize) };
+    };
     // The transition patch cannot change meanwhile: the switch runs with
     // klp_mutex held, or (cond_resched hook) with TIF_PATCH_PENDING set,
     // which the end of a transition waits for.
@@ -298,44 +202,36 @@ unsafe extern "C" fn check_and_switch(task: *mut bindings::task_struct, arg: *mu
         }
         for func in obj.funcs(&lock) {
             if func_on_stack(&lock, func, entries) {
-                arg.old_name = func.display_name();
+                *old_name = func.display_name();
                 return -(bindings::EADDRINUSE as c_int);
             }
         }
     }
-    sys::set_patch_pending(task, false);
-    sys::set_patch_state(task, target());
+    task.set_patch_pending(false);
+    task.set_patch_state(target());
     0
 }
 
-/// Tries to switch one task to the target state.
-fn try_switch_task(task: *mut bindings::task_struct) -> bool {
-    if sys::patch_state(task) == target() {
+/// Tries to switch one task to the target state.  For the current task,
+/// preemption must be disabled: the scheduler hook disables it, and the
+/// walk of the threads holds the tasklist lock (the walk of the idle tasks
+/// never meets the current task).
+fn try_switch_task(task: &Task) -> bool {
+    if task.patch_state() == target() {
         return true;
     }
-    let mut arg = SwitchArg {
-        old_name: Name(core::ptr::null()),
-    };
-    let argp = &raw mut arg as *mut c_void;
-    let ret = if task == sys::current() {
-        // SAFETY: the current task cannot run elsewhere while it checks
-        // itself; preemption is disabled by the callers of this path.
-        unsafe { check_and_switch(task, argp) }
-    } else {
-        // SAFETY: task_call_func() pins the task and calls us under its
-        // runqueue lock.
-        unsafe { bindings::task_call_func(task, Some(check_and_switch), argp) }
-    };
+    let mut old_name = Name(core::ptr::null());
+    // SAFETY: preemption is disabled when `task` is current (see above);
+    // `check_and_switch` stops no task itself.
+    let ret = unsafe { task.with_stopped(|t| check_and_switch(t, &mut old_name)) };
     if ret == 0 {
         return true;
     }
-    // SAFETY: the task is alive (tasklist lock or current).
-    let (comm, pid) = unsafe { (&(*task).comm, (*task).pid) };
-    let comm = Name(comm.as_ptr());
+    let (comm, pid) = (task.comm(), task.pid());
     let busy = match ret {
         r if r == EBUSY.to_errno() => Some(Busy::Running),
         r if r == EINVAL.to_errno() => Some(Busy::Unreliable),
-        r if r == -(bindings::EADDRINUSE as c_int) => Some(Busy::OnStack(arg.old_name)),
+        r if r == -(bindings::EADDRINUSE as c_int) => Some(Busy::OnStack(old_name)),
         _ => None,
     };
     match busy {
@@ -362,61 +258,68 @@ fn try_switch_task(task: *mut bindings::task_struct) -> bool {
 /// The `cond_resched()` hook: lets a busy task switch itself.
 #[no_mangle]
 pub(crate) extern "C" fn __klp_sched_try_switch() {
-    let cur = sys::current();
-    if !sys::patch_pending(cur) {
-        return;
-    }
-    // SAFETY: paired below; keeps other switchers (which pin the task with
-    // task_call_func) from racing with us.
-    unsafe { glue::klp_glue_preempt_disable() };
-    if sys::patch_pending(cur) {
-        // TIF_PATCH_PENDING before the target state.
-        fence(Ordering::Acquire);
-        try_switch_task(cur);
-    }
-    // SAFETY: paired above.
-    unsafe { glue::klp_glue_preempt_enable() };
+    Task::with_current(|cur| {
+        if !cur.patch_pending() {
+            return;
+        }
+        // Keeps other switchers (which pin the task with task_call_func)
+        // from racing with us.
+        let _preempt = PreemptGuard::new();
+        if cur.patch_pending() {
+            // TIF_PATCH_PENDING before the target state.
+            fence(Ordering::Acquire);
+            try_switch_task(cur);
+        }
+    })
 }
 
 /// Switches a task that is current or cannot run (exit to user space, the
 /// idle loop, forcing).
+///
+/// # Safety
+/// `task` must point to a live task.
 #[no_mangle]
-pub(crate) extern "C" fn klp_update_patch_state(task: *mut bindings::task_struct) {
-    // SAFETY: paired below; see klp_synchronize_transition in the C core.
-    unsafe { glue::klp_glue_preempt_disable() };
+pub(crate) unsafe extern "C" fn klp_update_patch_state(task: *mut bindings::task_struct) {
+    // SAFETY: per the function's contract; the handle does not outlive the
+    // call.
+    update_patch_state(unsafe { Task::from_raw(task) });
+}
+
+/// See [`klp_update_patch_state`].
+#[inline(always)]
+fn update_patch_state(task: &Task) {
+    // See klp_synchronize_transition in the C core.
+    let _preempt = PreemptGuard::new();
     // The test-and-clear is a full barrier: TIF_PATCH_PENDING is read before
     // the target state, and before a later func->transition read.
-    // SAFETY: the caller passes a live task.
-    if unsafe { glue::klp_glue_test_and_clear_patch_pending(task) } {
-        sys::set_patch_state(task, TARGET_STATE.load(Ordering::Relaxed));
+    if task.test_and_clear_patch_pending() {
+        task.set_patch_state(TARGET_STATE.load(Ordering::Relaxed));
     }
-    // SAFETY: paired above.
-    unsafe { glue::klp_glue_preempt_enable() };
 }
 
 /// Brings a new task in line with its parent; called from fork.
+///
+/// # Safety
+/// `child` must point to the new task, alive for the call.
 #[no_mangle]
-pub(crate) extern "C" fn klp_copy_process(child: *mut bindings::task_struct) {
-    let cur = sys::current();
-    sys::set_patch_pending(child, sys::patch_pending(cur));
-    sys::set_patch_state(child, sys::patch_state(cur));
+pub(crate) unsafe extern "C" fn klp_copy_process(child: *mut bindings::task_struct) {
+    // SAFETY: per the function's contract.
+    let child = unsafe { Task::from_raw(child) };
+    Task::with_current(|cur| {
+        child.set_patch_pending(cur.patch_pending());
+        child.set_patch_state(cur.patch_state());
+    });
 }
 
 fn send_signals() {
     if SIGNALS_CNT.load(Ordering::Relaxed) == SIGNALS_TIMEOUT {
         pr_notice!("signaling remaining tasks\n");
     }
-    /// # Safety
-    /// Called by the glue with a live task.
-    unsafe extern "C" fn one(t: *mut bindings::task_struct, _d: *mut c_void) -> bool {
-        if sys::patch_pending(t) {
-            // SAFETY: `t` is alive under the tasklist lock.
-            unsafe { glue::klp_glue_signal_task(t) };
+    task::for_each_thread(|t| {
+        if t.patch_pending() {
+            t.signal();
         }
-        true
-    }
-    // SAFETY: `one` takes no data.
-    unsafe { glue::klp_glue_walk_tasks(one, core::ptr::null_mut()) };
+    });
 }
 
 /// Tries to switch every task; completes the transition when all did, or
@@ -428,7 +331,7 @@ pub(crate) fn try_complete(lock: &mut KlpLock) {
     for_each_task_while(|t, kind| {
         match kind {
             Kind::Thread | Kind::Idle(_, true) => {
-                if sys::patch_state(t) == target() {
+                if t.patch_state() == target() {
                     return true;
                 }
                 if skip > 0 {
@@ -446,16 +349,15 @@ pub(crate) fn try_complete(lock: &mut KlpLock) {
                     failed += 1;
                     if let Kind::Idle(cpu, _) = kind {
                         // An idle task switches in its loop: make it go round.
-                        // SAFETY: `cpu` is an online CPU.
-                        unsafe { bindings::wake_up_if_idle(cpu) };
+                        cpu.wake_up_if_idle();
                     }
                 }
             }
             Kind::Idle(_, false) => {
                 // An offline CPU's idle task runs nothing: switch it now.
-                if sys::patch_state(t) != target() {
-                    sys::set_patch_pending(t, false);
-                    sys::set_patch_state(t, target());
+                if t.patch_state() != target() {
+                    t.set_patch_pending(false);
+                    t.set_patch_state(target());
                 }
             }
         }
@@ -465,8 +367,7 @@ pub(crate) fn try_complete(lock: &mut KlpLock) {
         // Give the CPU up and go on where this walk stopped: the tasks
         // still pending before that point are the skipped and the failed.
         RESUME_AT.fetch_add(failed, Ordering::Relaxed);
-        // SAFETY: plain call of the glue.
-        unsafe { glue::klp_glue_schedule_transition_work(0) };
+        task::schedule_transition_work(0);
         return;
     }
     RESUME_AT.store(0, Ordering::Relaxed);
@@ -475,8 +376,7 @@ pub(crate) fn try_complete(lock: &mut KlpLock) {
         let quick = QUICK_CNT.load(Ordering::Relaxed);
         if quick < QUICK_RETRIES {
             QUICK_CNT.store(quick + 1, Ordering::Relaxed);
-            // SAFETY: plain call of the glue.
-            unsafe { glue::klp_glue_schedule_transition_work(1 << quick) };
+            task::schedule_transition_work(1 << quick);
             return;
         }
         let cnt = SIGNALS_CNT.load(Ordering::Relaxed);
@@ -484,16 +384,10 @@ pub(crate) fn try_complete(lock: &mut KlpLock) {
             send_signals();
         }
         SIGNALS_CNT.store(cnt + 1, Ordering::Relaxed);
-        // SAFETY: plain call of the glue; HZ is the kernel's tick rate.
-        unsafe {
-            glue::klp_glue_schedule_transition_work(bindings::round_jiffies_relative(
-                bindings::HZ as _,
-            ))
-        };
+        task::schedule_transition_work(task::about_a_second());
         return;
     }
-    // SAFETY: plain call of the glue.
-    unsafe { glue::klp_glue_cond_resched(false) };
+    task::set_cond_resched_hook(false);
     let Some(patch) = patch() else { return };
     // SAFETY: the patch in transition is set up and registered; it stays
     // valid after `complete_transition`, until it is freed below (after
@@ -537,18 +431,18 @@ fn complete_transition(lock: &mut KlpLock, patch: &KlpPatch) {
         // and make sure the handler no longer sees them before they stop
         // being in transition.
         ftrace::unpatch_objs(lock, patch, false);
-        synchronize();
+        task::synchronize_cpus();
     }
     set_funcs_transition(lock, patch, false);
     // The handler must not see an idle task with a function in transition.
     if state == PATCHED {
-        synchronize();
+        task::synchronize_cpus();
     }
     for_each_task(|t, _| {
-        if sys::patch_pending(t) {
+        if t.patch_pending() {
             pr_err!("task still pending at the end of a transition\n");
         }
-        sys::set_patch_state(t, IDLE);
+        t.set_patch_state(IDLE);
     });
 
     for obj in patch.objects(lock) {
@@ -604,8 +498,8 @@ pub(crate) fn reverse(lock: &mut KlpLock) {
         }
     );
     // Stop the hooks from switching tasks while the direction changes.
-    for_each_task(|t, _| sys::set_patch_pending(t, false));
-    synchronize();
+    for_each_task(|t, _| t.set_patch_pending(false));
+    task::synchronize_cpus();
     patch.set_enabled(lock, !patch.enabled());
     let new = from_target(goal.opposite());
     TARGET_STATE.store(new, Ordering::Relaxed);
@@ -620,7 +514,7 @@ pub(crate) fn force(lock: &mut KlpLock) {
         return;
     };
     pr_warn!("forcing remaining tasks to the patched state\n");
-    for_each_task(|t, _| klp_update_patch_state(t));
+    for_each_task(|t, _| update_patch_state(t));
     if target() == UNPATCHED {
         patch.set_forced(lock, true);
     } else if patch.replace() {
