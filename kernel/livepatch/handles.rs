@@ -32,6 +32,7 @@
 //! (the module's own callbacks, for one) while a handle exists.
 
 use crate::list::{self, container_of};
+use crate::module::Module;
 use crate::sys::{KlpLock, Name};
 use core::marker::PhantomData;
 use kernel::bindings;
@@ -157,11 +158,14 @@ impl KlpPatch {
         self.states().find(|s| s.id() == id)
     }
 
-    /// The module that the patch belongs to; null only in a patch that
+    /// The module that the patch belongs to; `None` only in a patch that
     /// [`crate::objects::check_patch`] refuses.
-    pub(crate) fn module(&self) -> *mut bindings::module {
+    pub(crate) fn module(&self) -> Option<&Module> {
         // SAFETY: by the type invariant; set by the module only.
-        unsafe { (*self.as_raw()).mod_ }
+        let m = unsafe { (*self.as_raw()).mod_ };
+        // SAFETY: the module of a patch outlives it (it holds the patch);
+        // `klp_alive` is written under klp_mutex only.
+        (!m.is_null()).then(|| unsafe { Module::from_raw(m) })
     }
 
     /// The objects of the module's `objs` array, in array order, up to the
@@ -379,9 +383,10 @@ impl KlpObject {
         (!funcs.is_null()).then(|| unsafe { CArray::new(funcs.cast()) })
     }
 
-    /// Sets the module of the object: the loaded module, or null when it
+    /// Sets the module of the object: the loaded module, or `None` when it
     /// is not loaded.
-    pub(crate) fn set_module(&self, _lock: &KlpLock, m: *mut bindings::module) {
+    pub(crate) fn set_module(&self, _lock: &KlpLock, m: Option<&Module>) {
+        let m = m.map_or(core::ptr::null_mut(), Module::as_raw);
         // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
         // serialises the writers of the field.
         unsafe { (*self.as_raw()).mod_ = m };

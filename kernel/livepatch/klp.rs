@@ -24,9 +24,9 @@
 //! - [`shadow`] provides shadow variables;
 //! - [`state_rules`] and [`reloc_names`] are pure code shared with the host
 //!   tests;
-//! - [`sys`], [`list`], [`handles`] and [`task`] are the thin layer over
-//!   C: the glue, the C lists, safe handles of the livepatch structures,
-//!   and of tasks and the scheduler.
+//! - [`sys`], [`list`], [`handles`], [`task`] and [`module`] are the thin
+//!   layer over C: the glue, the C lists, safe handles of the livepatch
+//!   structures, of tasks and the scheduler, of modules and kallsyms.
 
 /// Prefix of the core's messages, as the C core's `pr_fmt`.
 const __LOG_PREFIX: &[u8] = b"livepatch\0";
@@ -35,6 +35,7 @@ mod callbacks;
 mod ftrace;
 mod handles;
 mod list;
+mod module;
 mod objects;
 mod registry;
 pub mod reloc_names;

@@ -12,12 +12,13 @@
 
 use crate::handles::{KlpFunc, KlpObject, KlpPatch};
 use crate::list;
+use crate::module::{self, Module};
 use crate::sys::{self, KlpLock, Name};
 use crate::sysfs;
 use kernel::bindings;
 use kernel::c_str;
 use kernel::error::{code::*, Result};
-use kernel::ffi::{c_char, c_int, c_ulong, c_void};
+use kernel::ffi::{c_char, c_ulong, c_void};
 use kernel::prelude::*;
 
 const KSYM_NAME_LEN: usize = bindings::KSYM_NAME_LEN as usize;
@@ -39,11 +40,12 @@ fn name_eq(a: Option<&CStr>, b: Option<&CStr>) -> bool {
 
 /// Checks what the livepatch module handed over, before anything is
 /// touched.  Each refusal is logged with the patch, object and function.
-pub(crate) fn check_patch(patch: &KlpPatch) -> Result {
-    if patch.module().is_null() {
+/// Returns the module of the patch.
+pub(crate) fn check_patch(patch: &KlpPatch) -> Result<&Module> {
+    let Some(module) = patch.module() else {
         pr_err!("patch has no module\n");
         return Err(EINVAL);
-    }
+    };
     let name = patch.name();
     let Some(objs) = patch.static_objects() else {
         pr_err!("patch '{}': no objects\n", name);
@@ -120,7 +122,7 @@ pub(crate) fn check_patch(patch: &KlpPatch) -> Result {
             }
         }
     }
-    Ok(())
+    Ok(module)
 }
 
 /// `old_sympos` 0 (unique) and 1 (first) name the same symbol.
@@ -195,93 +197,39 @@ fn find_object_module(lock: &KlpLock, obj: &KlpObject) {
     let Some(name) = obj.name() else {
         return;
     };
-    // SAFETY: find_module() wants preemption disabled (RCU-sched); the
-    // module cannot go away before klp_module_going(), which takes
-    // klp_mutex, which we hold.
-    unsafe {
-        sys::glue::klp_glue_preempt_disable();
-        let m = bindings::find_module(name.as_char_ptr());
-        if !m.is_null() && (*m).klp_alive {
-            obj.set_module(lock, m);
-        }
-        sys::glue::klp_glue_preempt_enable();
+    if let Some(m) = Module::find_alive(lock, name) {
+        obj.set_module(lock, Some(m));
     }
-}
-
-struct FindArg<'a> {
-    name: &'a CStr,
-    addr: c_ulong,
-    count: c_ulong,
-    pos: c_ulong,
-}
-
-/// kallsyms callback of [`find_symbol`] for vmlinux.
-///
-/// # Safety
-/// `data` must be the [`FindArg`] of the walk.
-unsafe extern "C" fn match_cb(data: *mut c_void, addr: c_ulong) -> c_int {
-    // SAFETY: `data` is the `FindArg` of `find_symbol`.
-    let a = unsafe { &mut *(data as *mut FindArg<'_>) };
-    a.addr = addr;
-    a.count += 1;
-    // Stop at the wanted position, or at the second hit of a symbol that
-    // must be unique.
-    ((a.pos != 0 && a.count == a.pos) || (a.pos == 0 && a.count > 1)) as c_int
-}
-
-/// kallsyms callback of [`find_symbol`] for a module.
-///
-/// # Safety
-/// As for [`match_cb`]; `name` is a NUL-terminated symbol name.
-unsafe extern "C" fn find_cb(data: *mut c_void, name: *const c_char, addr: c_ulong) -> c_int {
-    // SAFETY: `data` is the `FindArg` of `find_symbol`.
-    let wanted = unsafe { (*(data as *mut FindArg<'_>)).name };
-    // SAFETY: kallsyms passes the name of the symbol, NUL-terminated and
-    // valid during the call.
-    if name.is_null() || unsafe { CStr::from_char_ptr(name) }.as_bytes() != wanted.as_bytes() {
-        return 0;
-    }
-    // SAFETY: as above.
-    unsafe { match_cb(data, addr) }
 }
 
 /// Finds the address of `name` in `objname` (vmlinux when `None`), the
 /// `sympos`-th occurrence, or the only one when `sympos` is 0.
 pub(crate) fn find_symbol(objname: Option<&CStr>, name: &CStr, sympos: c_ulong) -> Result<c_ulong> {
-    let mut a = FindArg {
-        name,
-        addr: 0,
-        count: 0,
-        pos: sympos,
+    let (mut addr, mut count): (c_ulong, c_ulong) = (0, 0);
+    let mut hit = |a| {
+        addr = a;
+        count += 1;
+        // Stop at the wanted position, or at the second hit of a symbol
+        // that must be unique.
+        (sympos != 0 && count == sympos) || (sympos == 0 && count > 1)
     };
-    let data = &raw mut a as *mut c_void;
-    // SAFETY: the callbacks only use `data` as the `FindArg` above, which
-    // outlives the walk; names are NUL-terminated.
-    unsafe {
-        match objname {
-            None => {
-                bindings::kallsyms_on_each_match_symbol(Some(match_cb), name.as_char_ptr(), data);
-            }
-            Some(objname) => {
-                bindings::module_kallsyms_on_each_symbol(
-                    objname.as_char_ptr(),
-                    Some(find_cb),
-                    data,
-                );
-            }
+    match objname {
+        None => module::each_vmlinux_symbol(name, hit),
+        Some(objname) => {
+            module::each_module_symbol(objname, |n, a| n.as_bytes() == name.as_bytes() && hit(a))
         }
     }
     let obj = Name(objname.unwrap_or(c_str!("vmlinux")).as_char_ptr());
     let name = Name(name.as_char_ptr());
-    if a.addr == 0 {
+    if addr == 0 {
         pr_err!("symbol '{}' not found in symbol table\n", name);
-    } else if a.count > 1 && sympos == 0 {
+    } else if count > 1 && sympos == 0 {
         pr_err!(
             "unresolvable ambiguity for symbol '{}' in object '{}'\n",
             name,
             obj
         );
-    } else if sympos != a.count && sympos > 0 {
+    } else if sympos != count && sympos > 0 {
         pr_err!(
             "symbol position {} for symbol '{}' in object '{}' not found\n",
             sympos,
@@ -289,18 +237,9 @@ pub(crate) fn find_symbol(objname: Option<&CStr>, name: &CStr, sympos: c_ulong) 
             obj
         );
     } else {
-        return Ok(a.addr);
+        return Ok(addr);
     }
     Err(EINVAL)
-}
-
-fn symbol_size(addr: *mut c_void) -> Option<c_ulong> {
-    let mut size: c_ulong = 0;
-    // SAFETY: kallsyms only reads its tables; `size` outlives the call.
-    let found = unsafe {
-        bindings::kallsyms_lookup_size_offset(addr as c_ulong, &mut size, core::ptr::null_mut())
-    };
-    (found != 0).then_some(size)
 }
 
 /// The part of an object's set-up that needs its code in memory: klp
@@ -316,7 +255,7 @@ pub(crate) fn init_object_loaded(lock: &KlpLock, patch: &KlpPatch, obj: &KlpObje
         };
         let addr = find_symbol(obj.name(), old_name, func.old_sympos())? as *mut c_void;
         func.set_old_func(lock, addr);
-        let Some(size) = symbol_size(addr) else {
+        let Some(size) = module::symbol_size(addr) else {
             pr_err!(
                 "kallsyms size lookup failed for '{}'\n",
                 Name(old_name.as_char_ptr())
@@ -327,7 +266,7 @@ pub(crate) fn init_object_loaded(lock: &KlpLock, patch: &KlpPatch, obj: &KlpObje
         if func.nop() {
             func.set_new_func(lock, addr);
         }
-        let Some(size) = symbol_size(func.new_func()) else {
+        let Some(size) = module::symbol_size(func.new_func()) else {
             pr_err!(
                 "kallsyms size lookup failed for '{}' replacement\n",
                 Name(old_name.as_char_ptr())
@@ -373,7 +312,7 @@ fn init_func(lock: &KlpLock, obj: &KlpObject, func: &KlpFunc) -> Result {
 
 fn init_object(lock: &KlpLock, patch: &KlpPatch, obj: &KlpObject) -> Result {
     obj.set_patched(lock, false);
-    obj.set_module(lock, core::ptr::null_mut());
+    obj.set_module(lock, None);
     find_object_module(lock, obj);
     let name = obj.name().unwrap_or(c_str!("vmlinux"));
     // SAFETY: both kobjects are initialised; the format matches the
@@ -413,7 +352,7 @@ pub(crate) fn init_patch(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
             &raw mut (*patch.as_raw()).kobj,
             sysfs::root(),
             c_str!("%s").as_char_ptr(),
-            (*patch.module()).name.as_ptr(),
+            patch.name().0,
         )
     };
     kernel::error::to_result(ret)?;
@@ -646,7 +585,7 @@ pub(crate) fn free_objects(lock: &mut KlpLock, patch: &KlpPatch, nops_only: bool
 
 /// Forgets the addresses of an object whose module is going away.
 pub(crate) fn free_object_loaded(lock: &KlpLock, obj: &KlpObject) {
-    obj.set_module(lock, core::ptr::null_mut());
+    obj.set_module(lock, None);
     for func in obj.funcs(lock) {
         func.set_old_func(lock, core::ptr::null_mut());
         if func.nop() {

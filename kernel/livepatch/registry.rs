@@ -20,6 +20,7 @@ use crate::callbacks;
 use crate::ftrace;
 use crate::handles::{KlpObject, KlpPatch};
 use crate::list::{self, container_of};
+use crate::module::Module;
 use crate::objects;
 use crate::state;
 use crate::sys::{self, KlpLock, Locked};
@@ -130,8 +131,7 @@ fn free_patch_start(lock: &mut KlpLock, patch: &KlpPatch) {
 /// whose enabling failed never ran (`ran` false): no wait.
 fn free_patch_finish(patch: *mut bindings::klp_patch, ran: bool) {
     if ran {
-        // SAFETY: plain call of the glue, from a context that may sleep.
-        unsafe { sys::glue::klp_glue_synchronize_rcu_tasks() };
+        sys::synchronize_rcu_tasks();
     }
     // SAFETY: the patch is off the list and nobody else frees it.
     unsafe {
@@ -273,12 +273,11 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: *mut bindings::klp_patch
     // SAFETY: per the function's contract; the module cannot be unloaded
     // while it runs its init function, which called us.
     let patch = unsafe { KlpPatch::from_raw(patch) };
-    if let Err(e) = objects::check_patch(patch) {
-        return e.to_errno();
-    }
-    // SAFETY: `check_patch` made sure that the patch has a module, which
-    // is alive (see above).
-    if !unsafe { (*patch.module()).klp } {
+    let module = match objects::check_patch(patch) {
+        Ok(module) => module,
+        Err(e) => return e.to_errno(),
+    };
+    if !module.is_livepatch() {
         pr_err!(
             "module {} is not marked as a livepatch module\n",
             patch.name()
@@ -301,8 +300,7 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: *mut bindings::klp_patch
         );
         return e.to_errno();
     }
-    // SAFETY: the module is alive: it is running its init function.
-    if !unsafe { bindings::try_module_get(patch.module()) } {
+    if !module.try_get() {
         return ENODEV.to_errno();
     }
     // SAFETY: `check_patch` accepted the patch, which is not registered
@@ -357,22 +355,23 @@ fn cleanup_module_patches(lock: &KlpLock, modname: &CStr, limit: Option<&KlpPatc
 /// Called by the module loader with a module in `MODULE_STATE_COMING`.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c_int {
-    // SAFETY: per the function's contract.
-    let name = unsafe { CStr::from_char_ptr((*m).name.as_ptr()) };
+    // SAFETY: per the function's contract, the module stays until the
+    // notifier sees it going, which cannot happen during this call.
+    let m = unsafe { Module::from_raw(m) };
+    let name = m.name();
     if name.as_bytes() == b"vmlinux" {
         pr_err!("vmlinux.ko: invalid module name\n");
         return EINVAL.to_errno();
     }
     let lock = KlpLock::lock();
     // Every module must know that the core saw it coming.
-    // SAFETY: per the function's contract.
-    unsafe { (*m).klp_alive = true };
+    m.set_alive(&lock, true);
     let tp = transition::patch_locked(&lock);
     for patch in registered(&lock) {
         let Some(obj) = patch.objects(&lock).find(|o| obj_is_for(o, name)) else {
             continue;
         };
-        obj.set_module(&lock, m);
+        obj.set_module(&lock, Some(m));
         let res = (|| -> Result {
             objects::init_object_loaded(&lock, patch, obj).inspect_err(|e| {
                 pr_warn!(
@@ -415,9 +414,8 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
                 name.to_str().unwrap_or("?"),
                 name.to_str().unwrap_or("?")
             );
-            // SAFETY: per the function's contract.
-            unsafe { (*m).klp_alive = false };
-            obj.set_module(&lock, core::ptr::null_mut());
+            m.set_alive(&lock, false);
+            obj.set_module(&lock, None);
             cleanup_module_patches(&lock, name, Some(patch));
             return e.to_errno();
         }
@@ -433,12 +431,12 @@ pub(crate) unsafe extern "C" fn klp_module_coming(m: *mut bindings::module) -> c
 /// `COMING`, when its load failed).
 #[no_mangle]
 pub(crate) unsafe extern "C" fn klp_module_going(m: *mut bindings::module) {
+    // SAFETY: per the function's contract, the module stays until this
+    // call returns.
+    let m = unsafe { Module::from_raw(m) };
     let lock = KlpLock::lock();
-    // SAFETY: per the function's contract.
-    unsafe { (*m).klp_alive = false };
-    // SAFETY: per the function's contract; the name is NUL-terminated.
-    let name = unsafe { CStr::from_char_ptr((*m).name.as_ptr()) };
-    cleanup_module_patches(&lock, name, None);
+    m.set_alive(&lock, false);
+    cleanup_module_patches(&lock, m.name(), None);
 }
 
 /// Handles a write of `enabled` in sysfs.

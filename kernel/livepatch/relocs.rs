@@ -196,24 +196,27 @@ pub(crate) unsafe extern "C" fn klp_apply_section_relocs(
 
 fn write_object_relocs(patch: &KlpPatch, obj: &KlpObject, apply: bool) -> Result {
     let objname = obj.name();
+    // `check_patch` refused the patches without a module.
+    let Some(m) = patch.module() else {
+        return Ok(());
+    };
+    let (info, strtab) = m.klp_info();
+    if info.is_null() {
+        return Ok(());
+    }
     // SAFETY: the patch module is alive (the core holds a reference) and
     // kept its klp_info for this purpose.
     unsafe {
-        let m = patch.module();
-        let info = (*m).klp_info;
-        if info.is_null() {
-            return Ok(());
-        }
         for i in 1..(*info).hdr.e_shnum as c_uint {
             let sec = (*info).sechdrs.add(i as usize);
             if (*sec).sh_flags & u64::from(bindings::SHF_RELA_LIVEPATCH) == 0 {
                 continue;
             }
             write_section_relocs(
-                m,
+                m.as_raw(),
                 (*info).sechdrs,
                 (*info).secstrings,
-                (*m).core_kallsyms.strtab,
+                strtab,
                 (*info).symndx,
                 i,
                 objname,

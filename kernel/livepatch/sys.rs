@@ -210,6 +210,12 @@ pub(crate) fn patch_state(task: *mut bindings::task_struct) -> c_int {
     unsafe { core::ptr::read_volatile(&raw const (*task).patch_state) }
 }
 
+/// Waits for an RCU Tasks grace period; the caller may sleep.
+pub(crate) fn synchronize_rcu_tasks() {
+    // SAFETY: plain call of the glue.
+    unsafe { glue::klp_glue_synchronize_rcu_tasks() }
+}
+
 /// The NUL-terminated C string at `p`, or `None` for a null pointer.
 pub(crate) fn cstr<'a>(p: *const kernel::ffi::c_char) -> Option<&'a kernel::str::CStr> {
     if p.is_null() {
