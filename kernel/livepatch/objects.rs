@@ -410,82 +410,40 @@ fn func_refs<'a>(lock: &'a KlpLock, patch: &'a KlpPatch) -> impl Iterator<Item =
         .flat_map(move |obj| obj.funcs(lock).map(move |func| FuncRef { obj, func }))
 }
 
+/// A copy of `s` for a structure of the core (null for `None`), freed
+/// with the structure.
 fn kstrdup(s: Option<&CStr>) -> Result<*const c_char> {
-    let Some(s) = s else {
-        return Ok(core::ptr::null());
-    };
-    // SAFETY: `s` is a NUL-terminated string.
-    let copy = unsafe { bindings::kstrdup(s.as_char_ptr(), bindings::GFP_KERNEL) };
-    if copy.is_null() {
-        Err(ENOMEM)
-    } else {
-        Ok(copy)
-    }
-}
-
-/// Allocates a zeroed C structure with kmalloc, to be freed with kfree.
-fn kzalloc<T>() -> Result<*mut T> {
-    // SAFETY: krealloc with a null pointer is kmalloc; __GFP_ZERO zeroes it.
-    let p = unsafe {
-        bindings::krealloc(
-            core::ptr::null(),
-            core::mem::size_of::<T>(),
-            bindings::GFP_KERNEL | bindings::__GFP_ZERO,
-        )
-    };
-    if p.is_null() {
-        Err(ENOMEM)
-    } else {
-        Ok(p.cast())
-    }
+    s.map_or(Ok(core::ptr::null()), sys::kstrdup)
 }
 
 /// Allocates a dynamic object named `name` (vmlinux when `None`) for the
 /// nops of `patch`, which is being set up.
 fn alloc_object_dynamic<'a>(patch: &'a KlpPatch, name: Option<&CStr>) -> Result<&'a KlpObject> {
-    let obj: *mut bindings::klp_object = kzalloc()?;
-    match kstrdup(name) {
-        // SAFETY: `obj` is a fresh zeroed allocation.
-        Ok(n) => unsafe { (*obj).name = n },
-        Err(e) => {
-            // SAFETY: allocated above, never published.
-            unsafe { bindings::kfree(obj.cast()) };
-            return Err(e);
-        }
-    }
+    // Freed if the name cannot be copied, as it is not published yet.
+    let mut obj = sys::kzalloc::<bindings::klp_object>()?;
+    obj.name = kstrdup(name)?;
+    obj.dynamic = true;
     // SAFETY: a zeroed object with a name is laid out as the C API wants;
     // it is freed only when `free_objects` takes it off the patch's list,
     // with the lock held mutably, which nothing does while `patch` is being
     // set up.
-    let obj = unsafe { KlpObject::from_raw(obj) };
+    let obj = unsafe { KlpObject::from_raw(KBox::into_raw(obj)) };
     init_object_early(patch, obj);
-    // SAFETY: the object is being set up; nobody else sees it.
-    unsafe { (*obj.as_raw()).dynamic = true };
     Ok(obj)
 }
 
 /// Allocates a nop of `obj` for `old`, a function of a registered patch.
 fn alloc_func_nop(obj: &KlpObject, old: &KlpFunc) -> Result {
-    let func: *mut bindings::klp_func = kzalloc()?;
-    match kstrdup(old.old_name()) {
-        // SAFETY: `func` is a fresh zeroed allocation.
-        Ok(n) => unsafe { (*func).old_name = n },
-        Err(e) => {
-            // SAFETY: allocated above, never published.
-            unsafe { bindings::kfree(func.cast()) };
-            return Err(e);
-        }
-    }
-    // SAFETY: as in `alloc_object_dynamic`, for a function of `obj`.
-    let func = unsafe { KlpFunc::from_raw(func) };
-    init_func_early(obj, func);
+    // Freed if the name cannot be copied, as it is not published yet.
+    let mut func = sys::kzalloc::<bindings::klp_func>()?;
+    func.old_name = kstrdup(old.old_name())?;
     // The address of the replacement (the original function itself) is set
     // when the object is loaded, in `init_object_loaded`.
-    // SAFETY: the function is being set up; nobody else sees it.
-    unsafe {
-        (*func.as_raw()).old_sympos = old.old_sympos();
-        (*func.as_raw()).nop = true;
-    }
+    func.old_sympos = old.old_sympos();
+    func.nop = true;
+    // SAFETY: as in `alloc_object_dynamic`, for a function of `obj`.
+    let func = unsafe { KlpFunc::from_raw(KBox::into_raw(func)) };
+    init_func_early(obj, func);
     Ok(())
 }
 

@@ -7,6 +7,8 @@
 
 use core::cell::UnsafeCell;
 use core::fmt;
+use kernel::alloc::flags::{GFP_KERNEL, __GFP_ZERO};
+use kernel::alloc::KBox;
 use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_ulong, c_void};
 
@@ -214,6 +216,38 @@ pub(crate) fn patch_state(task: *mut bindings::task_struct) -> c_int {
 pub(crate) fn synchronize_rcu_tasks() {
     // SAFETY: plain call of the glue.
     unsafe { glue::klp_glue_synchronize_rcu_tasks() }
+}
+
+/// A `kstrdup()` copy of `s`, to be freed with `kfree()`.
+pub(crate) fn kstrdup(s: &kernel::str::CStr) -> kernel::error::Result<*const c_char> {
+    // SAFETY: `s` is a NUL-terminated string.
+    let copy = unsafe { bindings::kstrdup(s.as_char_ptr(), bindings::GFP_KERNEL) };
+    if copy.is_null() {
+        Err(kernel::error::code::ENOMEM)
+    } else {
+        Ok(copy)
+    }
+}
+
+/// C structures for which all-zero bytes are a valid value, and the state
+/// in which the C API expects a new one.
+///
+/// # Safety
+/// All-zero bytes must be a valid value of the type.
+pub(crate) unsafe trait Zeroed {}
+
+// SAFETY: integers, booleans, raw pointers, optional function pointers and
+// C structures of those (kobject, list heads, callbacks).
+unsafe impl Zeroed for bindings::klp_object {}
+// SAFETY: as for `klp_object`.
+unsafe impl Zeroed for bindings::klp_func {}
+
+/// A zeroed `T` from kmalloc; [`KBox::into_raw`] hands it over, to be freed
+/// with `kfree()`.
+pub(crate) fn kzalloc<T: Zeroed>() -> kernel::error::Result<KBox<T>> {
+    let b = KBox::<T>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
+    // SAFETY: `__GFP_ZERO` zeroed the memory, a valid `T` (`Zeroed`).
+    Ok(unsafe { b.assume_init() })
 }
 
 /// The NUL-terminated C string at `p`, or `None` for a null pointer.
