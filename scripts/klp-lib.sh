@@ -324,10 +324,25 @@ probe_kvm() {
 
 # vm CMD...: boot the built kernel with the toolchain root as the guest's
 # root file system and run CMD in it, as root, in the checkout.
+# virtme-init (Debian's virtme-ng) waits for udev's coldplug with a bare
+# "udevadm settle", which gives up after 120 s.  A debug kernel under
+# software emulation takes longer (the settle's ping alone timed out after
+# 120 s, with the coldplug still running); virtme-init then finds no console
+# ports, which udev names, and powers the guest off before the script
+# starts.  The root's copy of virtme-init gets a longer limit; the change
+# is made again if a package upgrade reverts it.
+guest_init_settle() {
+	local f=$KLP_ROOT/usr/lib/python3/dist-packages/virtme/guest/virtme-init
+	[ -f "$f" ] || return 0
+	grep -q '^    udevadm settle$' "$f" || return 0
+	sed -i 's/^    udevadm settle$/    udevadm settle --timeout=900/' "$f"
+}
+
 vm() {
 	local out opts=()
 	out=$(build_dir)
 	probe_kvm
+	guest_init_settle
 	[ "$KLP_ACCEL" = kvm ] || opts+=(--disable-kvm)
 	# The debug kernels get entropy from the host (klp-debug.config).
 	case "$KLP_FLAVOR" in *-debug) opts+=(--qemu-opt=-device --qemu-opt=virtio-rng-pci) ;; esac
