@@ -63,7 +63,12 @@ unsafe fn opt_cstr<'a>(p: *const kernel::ffi::c_char) -> Option<&'a CStr> {
 /// arrays; the internal fields of the patch, its objects and functions
 /// zero until the core sets them up), valid for `'a`.  Its internal fields
 /// are written only with `klp_mutex` held or during the set-up, before
-/// anybody else sees them.
+/// anybody else sees them.  Once the core has set the patch up
+/// ([`crate::objects::init_patch_early`]), the C fields that it sets up in
+/// the patch, its objects and functions (kobjects, list links, work item,
+/// completion; see `crate::kobj`) are initialised; a handle of a patch that
+/// is not set up is used only to read what the module filled in and to set
+/// the patch up.
 #[repr(transparent)]
 pub(crate) struct KlpPatch(Opaque<bindings::klp_patch>);
 
@@ -76,7 +81,9 @@ impl KlpPatch {
     /// (the internal fields of the patch, its objects and functions zero
     /// until the core sets them up, as in a static structure), that stays
     /// valid for `'a`; its fields must be written only with `klp_mutex`
-    /// held or during the set-up.
+    /// held or during the set-up.  Unless the core has set the patch up,
+    /// the handle must be used only to read what the module filled in and
+    /// to set the patch up.
     pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::klp_patch) -> &'a Self {
         // SAFETY: `KlpPatch` is a transparent wrapper of the C structure,
         // which is valid for `'a` by the contract.

@@ -24,9 +24,11 @@
 //! - [`shadow`] provides shadow variables;
 //! - [`state_rules`] and [`reloc_names`] are pure code shared with the host
 //!   tests;
-//! - [`sys`], [`list`], [`handles`], [`task`] and [`module`] are the thin
-//!   layer over C: the glue, the C lists, safe handles of the livepatch
-//!   structures, of tasks and the scheduler, of modules and kallsyms.
+//! - [`sys`], [`list`], [`handles`], [`kobj`], [`task`] and [`module`] are
+//!   the thin layer over C: the glue, the C lists, safe handles of the
+//!   livepatch structures and the set-up and tear-down of their kobjects
+//!   and links, handles of tasks and the scheduler, of modules and
+//!   kallsyms.
 
 /// Prefix of the core's messages, as the C core's `pr_fmt`.
 const __LOG_PREFIX: &[u8] = b"livepatch\0";
@@ -34,6 +36,7 @@ const __LOG_PREFIX: &[u8] = b"livepatch\0";
 mod callbacks;
 mod ftrace;
 mod handles;
+mod kobj;
 mod list;
 mod module;
 mod objects;

@@ -11,10 +11,8 @@
 //! [`KlpLock`].
 
 use crate::handles::{KlpFunc, KlpObject, KlpPatch};
-use crate::list;
 use crate::module::{self, Module};
 use crate::sys::{self, KlpLock, Name};
-use crate::sysfs;
 use kernel::bindings;
 use kernel::c_str;
 use kernel::error::{code::*, Result};
@@ -130,35 +128,6 @@ fn sympos_eq(a: c_ulong, b: c_ulong) -> bool {
     a.max(1) == b.max(1)
 }
 
-/// Links a function of the module's array, or a new nop, into its object.
-fn init_func_early(obj: &KlpObject, func: &KlpFunc) {
-    // SAFETY: both are being set up: nobody else sees them, the function is
-    // on no list yet, and the object's list is initialised.
-    unsafe {
-        bindings::kobject_init(&raw mut (*func.as_raw()).kobj, sysfs::func_ktype());
-        list::add_tail(
-            &raw mut (*func.as_raw()).node,
-            &raw mut (*obj.as_raw()).func_list,
-        );
-    }
-}
-
-/// Links an object of the module's array, or a new dynamic object, into
-/// its patch.
-fn init_object_early(patch: &KlpPatch, obj: &KlpObject) {
-    // SAFETY: both are being set up: nobody else sees them, the object is
-    // on no list yet, and the patch's list is initialised (nobody walks it
-    // during the set-up).
-    unsafe {
-        list::init(&raw mut (*obj.as_raw()).func_list);
-        bindings::kobject_init(&raw mut (*obj.as_raw()).kobj, sysfs::object_ktype());
-        list::add_tail(
-            &raw mut (*obj.as_raw()).node,
-            &raw mut (*patch.as_raw()).obj_list,
-        );
-    }
-}
-
 /// Initialises the internal fields of a patch that [`check_patch`]
 /// accepted; from here on, the patch is freed through its kobjects.
 ///
@@ -166,27 +135,21 @@ fn init_object_early(patch: &KlpPatch, obj: &KlpObject) {
 /// [`check_patch`] must have accepted `patch`, and the patch must not be
 /// set up already: nobody else may see its internal fields yet.
 pub(crate) unsafe fn init_patch_early(lock: &mut KlpLock, patch: &KlpPatch) {
-    // SAFETY: per the function's contract, the list heads and the kobject
-    // are the patch's own and unused.
-    unsafe {
-        list::init(&raw mut (*patch.as_raw()).list);
-        list::init(&raw mut (*patch.as_raw()).obj_list);
-        bindings::kobject_init(&raw mut (*patch.as_raw()).kobj, sysfs::patch_ktype());
-    }
+    // SAFETY: per the function's contract, the patch is not set up and
+    // nobody else sees it.
+    unsafe { patch.init_links() };
     patch.set_enabled(lock, false);
     patch.set_forced(lock, false);
-    // SAFETY: as above, for the work item and the completion.
-    unsafe {
-        sys::glue::klp_glue_init_work(
-            &raw mut (*patch.as_raw()).free_work,
-            crate::registry::free_work_fn,
-        );
-        sys::glue::klp_glue_init_completion(&raw mut (*patch.as_raw()).finish);
-    }
+    // SAFETY: as above; `free_work_fn` takes the `free_work` of a patch.
+    unsafe { patch.init_free_work(crate::registry::free_work_fn) };
     for obj in patch.static_objects().into_iter().flatten() {
-        init_object_early(patch, obj);
+        // SAFETY: the objects and functions of the module's arrays are not
+        // set up either (the patch is not), nobody else sees them, and each
+        // is linked once, after its parent, which only this walk changes.
+        unsafe { obj.init_links(patch) };
         for func in obj.static_funcs().into_iter().flatten() {
-            init_func_early(obj, func);
+            // SAFETY: as above.
+            unsafe { func.init_links(obj) };
         }
     }
 }
@@ -287,7 +250,7 @@ fn init_func(lock: &KlpLock, obj: &KlpObject, func: &KlpFunc) -> Result {
     }
     // SAFETY: the function is on no site's stack: its patch is being set
     // up, and nobody else sees the node.
-    unsafe { list::init(&raw mut (*func.as_raw()).stack_node) };
+    unsafe { func.init_stack_node() };
     func.set_patched(lock, false);
     func.set_transition(lock, false);
     // The directory is <function,sympos>; a unique symbol is the first one.
@@ -296,18 +259,7 @@ fn init_func(lock: &KlpLock, obj: &KlpObject, func: &KlpFunc) -> Result {
     } else {
         1
     };
-    // SAFETY: both kobjects are initialised; the format matches the
-    // arguments.
-    let ret = unsafe {
-        bindings::kobject_add(
-            &raw mut (*func.as_raw()).kobj,
-            &raw mut (*obj.as_raw()).kobj,
-            c_str!("%s,%lu").as_char_ptr(),
-            old_name.as_char_ptr(),
-            pos,
-        )
-    };
-    kernel::error::to_result(ret)
+    func.add_kobj(obj, old_name, pos)
 }
 
 fn init_object(lock: &KlpLock, patch: &KlpPatch, obj: &KlpObject) -> Result {
@@ -315,17 +267,7 @@ fn init_object(lock: &KlpLock, patch: &KlpPatch, obj: &KlpObject) -> Result {
     obj.set_module(lock, None);
     find_object_module(lock, obj);
     let name = obj.name().unwrap_or(c_str!("vmlinux"));
-    // SAFETY: both kobjects are initialised; the format matches the
-    // argument.
-    let ret = unsafe {
-        bindings::kobject_add(
-            &raw mut (*obj.as_raw()).kobj,
-            &raw mut (*patch.as_raw()).kobj,
-            c_str!("%s").as_char_ptr(),
-            name.as_char_ptr(),
-        )
-    };
-    kernel::error::to_result(ret)?;
+    obj.add_kobj(patch, name)?;
     for func in obj.funcs(lock) {
         init_func(lock, obj, func)?;
     }
@@ -344,18 +286,7 @@ fn init_object(lock: &KlpLock, patch: &KlpPatch, obj: &KlpObject) -> Result {
 /// Second part of the set-up: sysfs, nops, objects; then the patch joins
 /// the list of patches.
 pub(crate) fn init_patch(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
-    // SAFETY: the kobject was initialised by `init_patch_early`; the module
-    // of an accepted patch is alive (it runs its init function); the
-    // format matches the argument.
-    let ret = unsafe {
-        bindings::kobject_add(
-            &raw mut (*patch.as_raw()).kobj,
-            sysfs::root(),
-            c_str!("%s").as_char_ptr(),
-            patch.name().0,
-        )
-    };
-    kernel::error::to_result(ret)?;
+    patch.add_kobj()?;
     if patch.replace() {
         add_nops(lock, patch)?;
     }
@@ -428,7 +359,9 @@ fn alloc_object_dynamic<'a>(patch: &'a KlpPatch, name: Option<&CStr>) -> Result<
     // with the lock held mutably, which nothing does while `patch` is being
     // set up.
     let obj = unsafe { KlpObject::from_raw(KBox::into_raw(obj)) };
-    init_object_early(patch, obj);
+    // SAFETY: the new object is zeroed and nobody else sees it; `patch` is
+    // set up (`init_patch_early`), and only its set-up changes its list.
+    unsafe { obj.init_links(patch) };
     Ok(obj)
 }
 
@@ -443,7 +376,9 @@ fn alloc_func_nop(obj: &KlpObject, old: &KlpFunc) -> Result {
     func.nop = true;
     // SAFETY: as in `alloc_object_dynamic`, for a function of `obj`.
     let func = unsafe { KlpFunc::from_raw(KBox::into_raw(func)) };
-    init_func_early(obj, func);
+    // SAFETY: as in `alloc_object_dynamic`, for the new function and `obj`,
+    // which is set up (by `init_patch_early`, or when allocated).
+    unsafe { func.init_links(obj) };
     Ok(())
 }
 
@@ -490,9 +425,13 @@ fn add_nops(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
 }
 
 /// Frees a nop function (kobject release).
-pub(crate) fn free_func_nop(func: *mut bindings::klp_func) {
-    // SAFETY: nops and their names were allocated by `alloc_func_nop`; this
-    // is the last reference.
+///
+/// # Safety
+/// `func` must be a nop that [`alloc_func_nop`] allocated, whose last
+/// kobject reference went; nothing may use it afterwards.
+pub(crate) unsafe fn free_func_nop(func: *mut bindings::klp_func) {
+    // SAFETY: per the function's contract, the nop and its name were
+    // allocated by `alloc_func_nop`, and this is the last use.
     unsafe {
         bindings::kfree((*func).old_name.cast());
         bindings::kfree(func.cast());
@@ -500,7 +439,10 @@ pub(crate) fn free_func_nop(func: *mut bindings::klp_func) {
 }
 
 /// Frees a dynamic object (kobject release).
-pub(crate) fn free_object_dynamic(obj: *mut bindings::klp_object) {
+///
+/// # Safety
+/// As for [`free_func_nop`], for an object of [`alloc_object_dynamic`].
+pub(crate) unsafe fn free_object_dynamic(obj: *mut bindings::klp_object) {
     // SAFETY: as in `free_func_nop`, for `alloc_object_dynamic`.
     unsafe {
         bindings::kfree((*obj).name.cast());
@@ -508,37 +450,14 @@ pub(crate) fn free_object_dynamic(obj: *mut bindings::klp_object) {
     }
 }
 
-/// Drops the functions (all, or only the nops) of an object.
-fn free_funcs(lock: &KlpLock, obj: &KlpObject, nops_only: bool) {
-    for func in obj.funcs(lock) {
-        if nops_only && !func.nop() {
-            continue;
-        }
-        // SAFETY: `free_objects` holds the lock mutably: no other walk of
-        // the list is in progress, and ours allows taking off the function
-        // it just gave, which is not used after its last reference goes.
-        unsafe {
-            list::del_init(&raw mut (*func.as_raw()).node);
-            bindings::kobject_put(&raw mut (*func.as_raw()).kobj);
-        }
-    }
-}
-
 /// Drops the objects (all, or only the nops and dynamic objects) of a
 /// patch; the memory goes with the last kobject reference.
 pub(crate) fn free_objects(lock: &mut KlpLock, patch: &KlpPatch, nops_only: bool) {
-    let lock: &KlpLock = lock;
-    for obj in patch.objects(lock) {
-        free_funcs(lock, obj, nops_only);
-        if nops_only && !obj.dynamic() {
-            continue;
-        }
-        // SAFETY: as in `free_funcs`, for the objects of the patch.
-        unsafe {
-            list::del_init(&raw mut (*obj.as_raw()).node);
-            bindings::kobject_put(&raw mut (*obj.as_raw()).kobj);
-        }
-    }
+    patch.put_objects(
+        lock,
+        |func| !nops_only || func.nop(),
+        |obj| !nops_only || obj.dynamic(),
+    );
 }
 
 /// Forgets the addresses of an object whose module is going away.

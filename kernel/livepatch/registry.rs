@@ -149,8 +149,7 @@ fn free_patch_finish(patch: *mut bindings::klp_patch, ran: bool) {
 /// module's documentation).
 pub(crate) fn free_patch_async(lock: &mut KlpLock, patch: &KlpPatch) {
     free_patch_start(lock, patch);
-    // SAFETY: `free_work` was initialised by `init_patch_early`.
-    unsafe { sys::glue::klp_glue_schedule_work(&raw mut (*patch.as_raw()).free_work) };
+    patch.schedule_free();
 }
 
 /// Frees every patch registered before `new`, which replaced them.

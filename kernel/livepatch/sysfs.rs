@@ -274,7 +274,9 @@ unsafe extern "C" fn release_object(kobj: *mut bindings::kobject) {
     // valid until it is freed below, after the last use of the handle.
     let obj = unsafe { KlpObject::from_kobj(kobj) };
     if obj.dynamic() {
-        objects::free_object_dynamic(obj.as_raw());
+        // SAFETY: a dynamic object, whose last reference went: nothing
+        // uses it once freed.
+        unsafe { objects::free_object_dynamic(obj.as_raw()) };
     }
 }
 
@@ -287,7 +289,9 @@ unsafe extern "C" fn release_func(kobj: *mut bindings::kobject) {
     // `release_object`.
     let func = unsafe { KlpFunc::from_kobj(kobj) };
     if func.nop() {
-        objects::free_func_nop(func.as_raw());
+        // SAFETY: a nop, whose last reference went: nothing uses it once
+        // freed.
+        unsafe { objects::free_func_nop(func.as_raw()) };
     }
 }
 
