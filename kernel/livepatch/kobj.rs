@@ -43,6 +43,14 @@ impl KlpPatch {
         }
     }
 
+    /// The entry of the patch in the list of registered patches, which
+    /// `crate::registry` links and unlinks under `klp_mutex`.
+    pub(crate) fn list_node(&self) -> *mut bindings::list_head {
+        // SAFETY: by the type invariant, the patch is valid; only the
+        // field's address is taken.
+        unsafe { &raw mut (*self.as_raw()).list }
+    }
+
     /// Sets up the work item that finishes freeing the patch, which runs
     /// `f`, and the completion that the release of its kobject signals.
     ///

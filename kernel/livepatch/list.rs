@@ -6,9 +6,15 @@
 //! functions through embedded `list_head`s; the core keeps using them, so a
 //! patch costs no memory beyond what C modules already provide.  The
 //! operations mirror `include/linux/list.h` and `rculist.h`.
+//!
+//! [`PATCHES`], the list of the registered patches that `crate::registry`
+//! keeps, is a typed list over them: its walks give handles that borrow
+//! the `klp_mutex` guard, and only a `&mut KlpLock` changes it.
 
+use crate::handles::KlpPatch;
+use crate::sys::{KlpLock, Locked};
 use core::sync::atomic::{fence, Ordering};
-use kernel::bindings::list_head;
+use kernel::bindings::{self, list_head};
 
 /// Makes `head` an empty list.
 ///
@@ -182,3 +188,99 @@ macro_rules! container_of {
     };
 }
 pub(crate) use container_of;
+
+/// The list of the registered patches: a C list of `klp_patch.list`, oldest
+/// first, walked and changed with `klp_mutex` held.
+///
+/// # Invariants
+/// The patches on the list are set up, and stay valid while they are on
+/// it; the list changes only with `klp_mutex` held, and only through a
+/// `&mut KlpLock`.
+#[repr(transparent)]
+pub(crate) struct PatchList(Locked<bindings::list_head>);
+
+/// Registered patches, linked through `klp_patch.list`, oldest first; an
+/// empty list from the start (the head points to itself).
+pub(crate) static PATCHES: PatchList = PatchList(Locked::new(bindings::list_head {
+    next: (&raw const PATCHES)
+        .cast::<bindings::list_head>()
+        .cast_mut(),
+    prev: (&raw const PATCHES)
+        .cast::<bindings::list_head>()
+        .cast_mut(),
+}));
+
+impl PatchList {
+    /// The registered patches as handles, oldest first.
+    ///
+    /// The iterator borrows the guard: nothing can take a patch off the
+    /// list (that needs a `&mut KlpLock`) while it lives.
+    pub(crate) fn iter<'a>(&'a self, _lock: &'a KlpLock) -> Patches<'a> {
+        Patches {
+            // SAFETY: the list is initialised, and changes only under
+            // klp_mutex, which the borrowed guard keeps held, and only with
+            // a `&mut KlpLock`, which cannot exist while the guard is
+            // borrowed (type invariant).
+            iter: unsafe { iter(self.0.as_ptr()) },
+            _lock: core::marker::PhantomData,
+        }
+    }
+
+    /// The registered patches as raw pointers, oldest first, for the walks
+    /// that cannot borrow a guard.
+    ///
+    /// # Safety
+    /// The caller must hold `klp_mutex` throughout the walk, and change the
+    /// list only by taking off the patch last returned.
+    pub(crate) unsafe fn iter_raw(&self) -> impl Iterator<Item = *mut bindings::klp_patch> {
+        // SAFETY: the list is initialised; per the function's contract, it
+        // stays stable but for the removal that the walk allows.
+        unsafe { iter(self.0.as_ptr()) }.map(|l| container_of!(l, bindings::klp_patch, list))
+    }
+
+    /// Adds `patch` at the end of the list.
+    ///
+    /// # Safety
+    /// `patch` must be set up and on no list, and stay valid until it is
+    /// taken off the list ([`PatchList::remove`]).
+    pub(crate) unsafe fn push_back(&self, lock: &mut KlpLock, patch: &KlpPatch) {
+        let head = self.0.get(lock) as *mut bindings::list_head;
+        // SAFETY: klp_mutex held (`lock`), mutably: no walk is in progress;
+        // the patch is on no list (the function's contract).
+        unsafe { add_tail(patch.list_node(), head) };
+    }
+
+    /// Takes `patch` off the list, if it is on it.
+    pub(crate) fn remove(&self, _lock: &mut KlpLock, patch: &KlpPatch) {
+        let node = patch.list_node();
+        // SAFETY: the entry of a set-up patch (type invariant of
+        // `KlpPatch`) is an empty list, or on this list, whose neighbours
+        // are valid while klp_mutex is held; it is held mutably (`_lock`):
+        // no walk is in progress.
+        unsafe {
+            if !is_empty(node) {
+                del_init(node);
+            }
+        }
+    }
+}
+
+/// Iterator over the registered patches, see [`PatchList::iter`].
+#[derive(Clone)]
+pub(crate) struct Patches<'a> {
+    iter: Iter,
+    _lock: core::marker::PhantomData<&'a KlpLock>,
+}
+
+impl<'a> Iterator for Patches<'a> {
+    type Item = &'a KlpPatch;
+
+    fn next(&mut self) -> Option<&'a KlpPatch> {
+        let node = self.iter.next()?;
+        let patch = container_of!(node, bindings::klp_patch, list);
+        // SAFETY: a registered patch was accepted and set up; it stays on
+        // the list, and valid, while klp_mutex is held, which the borrowed
+        // guard proves for `'a`.
+        Some(unsafe { KlpPatch::from_raw(patch) })
+    }
+}

@@ -283,8 +283,8 @@ fn init_object(lock: &KlpLock, patch: &KlpPatch, obj: &KlpObject) -> Result {
     Ok(())
 }
 
-/// Second part of the set-up: sysfs, nops, objects; then the patch joins
-/// the list of patches.
+/// Second part of the set-up: sysfs, nops, objects; then the caller adds
+/// the patch to the list of patches.
 pub(crate) fn init_patch(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
     patch.add_kobj()?;
     if patch.replace() {
@@ -293,7 +293,6 @@ pub(crate) fn init_patch(lock: &mut KlpLock, patch: &KlpPatch) -> Result {
     for obj in patch.objects(lock) {
         init_object(lock, patch, obj)?;
     }
-    crate::registry::add_patch(lock, patch);
     Ok(())
 }
 

@@ -19,11 +19,11 @@
 use crate::callbacks;
 use crate::ftrace;
 use crate::handles::{KlpObject, KlpPatch};
-use crate::list::{self, container_of};
+use crate::list::{self, container_of, PATCHES};
 use crate::module::Module;
 use crate::objects;
 use crate::state;
-use crate::sys::{self, KlpLock, Locked};
+use crate::sys::{self, KlpLock};
 use crate::transition;
 use core::sync::atomic::{fence, Ordering};
 use kernel::bindings;
@@ -34,16 +34,9 @@ use kernel::prelude::*;
 const PATCHED: c_int = bindings::KLP_TRANSITION_PATCHED as c_int;
 const UNPATCHED: c_int = bindings::KLP_TRANSITION_UNPATCHED as c_int;
 
-/// Registered patches, linked through `klp_patch.list`, oldest first.
-static PATCHES: Locked<bindings::list_head> = Locked::new(bindings::list_head {
-    next: core::ptr::null_mut(),
-    prev: core::ptr::null_mut(),
-});
-
-/// Initialises the registry; called once at boot.
+/// Initialises the registry (its ftrace side: [`PATCHES`] is an empty list
+/// from the start); called once at boot.
 pub(crate) fn init() {
-    // SAFETY: called once, before anything uses the lists.
-    unsafe { list::init(PATCHES.as_ptr()) };
     ftrace::init();
 }
 
@@ -51,48 +44,15 @@ pub(crate) fn init() {
 ///
 /// The iterator borrows the guard: nothing can take a patch off the list
 /// (that needs a `&mut KlpLock`) while it lives.
-pub(crate) fn registered(_lock: &KlpLock) -> RegisteredIter<'_> {
-    RegisteredIter {
-        // SAFETY: the list changes only under klp_mutex, which the borrowed
-        // guard keeps held, and only with a `&mut KlpLock`, which cannot
-        // exist while the guard is borrowed.
-        iter: unsafe { list::iter(PATCHES.as_ptr()) },
-        _lock: core::marker::PhantomData,
-    }
-}
-
-/// Iterator of [`registered`].
-#[derive(Clone)]
-pub(crate) struct RegisteredIter<'a> {
-    iter: list::Iter,
-    _lock: core::marker::PhantomData<&'a KlpLock>,
-}
-
-impl<'a> Iterator for RegisteredIter<'a> {
-    type Item = &'a KlpPatch;
-
-    fn next(&mut self) -> Option<&'a KlpPatch> {
-        let node = self.iter.next()?;
-        let patch = container_of!(node, bindings::klp_patch, list);
-        // SAFETY: a registered patch was accepted and set up; it stays on
-        // the list, and valid, while klp_mutex is held, which the borrowed
-        // guard proves for `'a`.
-        Some(unsafe { KlpPatch::from_raw(patch) })
-    }
-}
-
-/// Adds a set-up patch at the end of the list.
-pub(crate) fn add_patch(lock: &mut KlpLock, patch: &KlpPatch) {
-    let head = PATCHES.get(lock) as *mut bindings::list_head;
-    // SAFETY: klp_mutex held (`lock`); the patch is not on the list yet.
-    unsafe { list::add_tail(&raw mut (*patch.as_raw()).list, head) };
+pub(crate) fn registered(lock: &KlpLock) -> list::Patches<'_> {
+    PATCHES.iter(lock)
 }
 
 /// `klp_get_prev_state()` and friends need the list without a guard: they
 /// run inside callbacks that the core calls with klp_mutex held.
 pub(crate) fn patches_assume_locked() -> impl Iterator<Item = *mut bindings::klp_patch> {
     // SAFETY: see above; callers are documented as running under the mutex.
-    unsafe { list::iter(PATCHES.as_ptr()) }.map(|l| container_of!(l, bindings::klp_patch, list))
+    unsafe { PATCHES.iter_raw() }
 }
 
 /// Work item that finishes freeing a patch outside `klp_mutex`.
@@ -101,19 +61,16 @@ pub(crate) fn patches_assume_locked() -> impl Iterator<Item = *mut bindings::klp
 /// Called by the workqueue for `klp_patch.free_work`.
 pub(crate) unsafe extern "C" fn free_work_fn(work: *mut bindings::work_struct) {
     let patch = container_of!(work, bindings::klp_patch, free_work);
-    free_patch_finish(patch, true);
+    // SAFETY: `free_patch_async` scheduled the work item of the patch once
+    // it took the patch off the list and dropped its objects; nothing else
+    // frees it, and nothing uses it once the work is done.
+    unsafe { free_patch_finish(patch, true) };
 }
 
 /// The part of freeing that is allowed under `klp_mutex`: the patch leaves
 /// the list and drops its objects.
 fn free_patch_start(lock: &mut KlpLock, patch: &KlpPatch) {
-    // SAFETY: klp_mutex held; `list` was initialised early.
-    unsafe {
-        let node = &raw mut (*patch.as_raw()).list;
-        if !list::is_empty(node) {
-            list::del_init(node);
-        }
-    }
+    PATCHES.remove(lock, patch);
     objects::free_objects(lock, patch, false);
 }
 
@@ -129,11 +86,18 @@ fn free_patch_start(lock: &mut KlpLock, patch: &KlpPatch) {
 /// The C core gets such a wait only when the last function of an ftrace
 /// ops goes (a disabled patch), not when a patch is replaced.  A patch
 /// whose enabling failed never ran (`ran` false): no wait.
-fn free_patch_finish(patch: *mut bindings::klp_patch, ran: bool) {
+///
+/// # Safety
+/// `patch` must be a set-up patch that [`free_patch_start`] took off the
+/// list, with `klp_mutex` released since, that nothing else frees; its
+/// memory may go once the module reference is put, so nothing may use it
+/// after the call.
+unsafe fn free_patch_finish(patch: *mut bindings::klp_patch, ran: bool) {
     if ran {
         sys::synchronize_rcu_tasks();
     }
-    // SAFETY: the patch is off the list and nobody else frees it.
+    // SAFETY: per the function's contract, the patch is off the list and
+    // nobody else frees it; its kobject and completion are initialised.
     unsafe {
         bindings::kobject_put(&raw mut (*patch).kobj);
         bindings::wait_for_completion(&raw mut (*patch).finish);
@@ -157,8 +121,7 @@ pub(crate) fn free_replaced_patches_async(lock: &mut KlpLock, new: &KlpPatch) {
     // SAFETY: the list changes only under klp_mutex, which we hold (`lock`)
     // throughout the walk; the walk allows taking off the patch it just
     // gave, which is all that `free_patch_async` does to the list.
-    for node in unsafe { list::iter(PATCHES.as_ptr()) } {
-        let p = container_of!(node, bindings::klp_patch, list);
+    for p in unsafe { PATCHES.iter_raw() } {
         // SAFETY: a registered patch, valid while klp_mutex is held, even
         // once off the list (see the module's documentation); the handle
         // is not used after this iteration.
@@ -270,7 +233,8 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: *mut bindings::klp_patch
         return EINVAL.to_errno();
     }
     // SAFETY: per the function's contract; the module cannot be unloaded
-    // while it runs its init function, which called us.
+    // while it runs its init function, which called us.  The handle is
+    // used to check the patch and set it up before anything else.
     let patch = unsafe { KlpPatch::from_raw(patch) };
     let module = match objects::check_patch(patch) {
         Ok(module) => module,
@@ -305,14 +269,23 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: *mut bindings::klp_patch
     // SAFETY: `check_patch` accepted the patch, which is not registered
     // (checked under the lock, still held).
     unsafe { objects::init_patch_early(&mut lock, patch) };
-    let res = objects::init_patch(&mut lock, patch).and_then(|()| enable(&mut lock, patch));
+    let res = objects::init_patch(&mut lock, patch).and_then(|()| {
+        // SAFETY: the patch is set up, and not registered (checked under
+        // the lock, still held); its module, which holds it, stays until
+        // the module reference taken above is put, after the patch left
+        // the list (`free_patch_finish`).
+        unsafe { PATCHES.push_back(&mut lock, patch) };
+        enable(&mut lock, patch)
+    });
     match res {
         Ok(()) => 0,
         Err(e) => {
             free_patch_start(&mut lock, patch);
             drop(lock);
-            // No task switched to the patch: its transition never started.
-            free_patch_finish(patch.as_raw(), false);
+            // SAFETY: set up and taken off the list above, with the lock
+            // released; the patch is not used afterwards.  No task switched
+            // to it: its transition never started.
+            unsafe { free_patch_finish(patch.as_raw(), false) };
             e.to_errno()
         }
     }

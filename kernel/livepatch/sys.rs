@@ -152,7 +152,9 @@ impl Drop for KlpLock {
     }
 }
 
-/// Data that is only ever accessed with `klp_mutex` held.
+/// Data that is only ever accessed with `klp_mutex` held; laid out as the
+/// data itself.
+#[repr(transparent)]
 pub(crate) struct Locked<T>(UnsafeCell<T>);
 
 // SAFETY: all access goes through `get`, which requires the mutex.
