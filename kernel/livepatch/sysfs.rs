@@ -58,132 +58,134 @@ const fn attr(
     a
 }
 
-/// Prints one integer and a newline into a sysfs buffer.
-fn emit_int(buf: *mut c_char, v: c_int) -> isize {
-    // SAFETY: `buf` is the page sysfs gave us; the format takes one int.
-    unsafe { bindings::sysfs_emit(buf, kernel::c_str!("%d\n").as_char_ptr(), v) as isize }
-}
-
-fn parse_bool(buf: *const c_char) -> Result<bool> {
-    let mut v = false;
-    // SAFETY: sysfs passes a NUL-terminated buffer.
-    let ret = unsafe { bindings::kstrtobool(buf, &mut v) };
-    kernel::error::to_result(ret).map(|()| v)
-}
-
-/// The address of the patch whose kobject is at `kobj`, for the functions
-/// that take a raw patch; [`KlpPatch::from_kobj`] gives its handle.
+/// The address of the patch whose kobject is at `kobj`, for the release,
+/// which must not make a handle.
 fn patch_of(kobj: *mut bindings::kobject) -> *mut bindings::klp_patch {
     container_of!(kobj, bindings::klp_patch, kobj)
 }
 
-fn store_result(res: Result, count: usize) -> isize {
-    match res {
-        Ok(()) => count as isize,
-        Err(e) => e.to_errno() as isize,
-    }
+/// A file of a patch's directory that shows an integer; `show` runs in the
+/// trampoline [`patch_show`].
+trait PatchShow {
+    /// The value to show.
+    fn show(patch: &KlpPatch) -> c_int;
 }
 
-/// Shows `enabled`.
+/// A file of a patch's directory that takes a boolean; `store` runs in the
+/// trampoline [`patch_store`].
+trait PatchStore {
+    /// Handles a write of `v`.
+    fn store(patch: &KlpPatch, v: bool) -> Result;
+}
+
+/// The show function of the files of [`PatchShow`]: prints the value and a
+/// newline.
 ///
 /// # Safety
-/// Called by sysfs/kobject code with the kobject of a patch.
-unsafe extern "C" fn enabled_show(
+/// Called by sysfs with the kobject of a patch and the page to print to.
+unsafe extern "C" fn patch_show<F: PatchShow>(
     kobj: *mut bindings::kobject,
     _a: *mut bindings::kobj_attribute,
     buf: *mut c_char,
 ) -> isize {
     // SAFETY: the file belongs to a patch's kobject, alive while open.
-    let patch = unsafe { KlpPatch::from_kobj(kobj) };
-    emit_int(buf, patch.enabled() as c_int)
+    let v = F::show(unsafe { KlpPatch::from_kobj(kobj) });
+    // SAFETY: `buf` is the page sysfs gave us; the format takes one int.
+    unsafe { bindings::sysfs_emit(buf, c_str!("%d\n").as_char_ptr(), v) as isize }
 }
 
-/// Handles a write of `enabled`: disable, or reverse the transition.
+/// The store function of the files of [`PatchStore`]: parses a boolean
+/// (`kstrtobool()`), and returns `count` or the error.
 ///
 /// # Safety
-/// Called by sysfs/kobject code with the kobject of a patch.
-unsafe extern "C" fn enabled_store(
+/// Called by sysfs with the kobject of a patch and a NUL-terminated
+/// buffer.
+unsafe extern "C" fn patch_store<F: PatchStore>(
     kobj: *mut bindings::kobject,
     _a: *mut bindings::kobj_attribute,
     buf: *const c_char,
     count: usize,
 ) -> isize {
-    // SAFETY: as in `enabled_show`.
+    // SAFETY: as in `patch_show`.
     let patch = unsafe { KlpPatch::from_kobj(kobj) };
-    store_result(
-        parse_bool(buf).and_then(|v| registry::set_enabled(patch, v)),
-        count,
-    )
+    let mut v = false;
+    // SAFETY: sysfs passes a NUL-terminated buffer; `v` outlives the call.
+    let ret = unsafe { bindings::kstrtobool(buf, &mut v) };
+    match kernel::error::to_result(ret).and_then(|()| F::store(patch, v)) {
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
+    }
 }
 
-/// Shows `transition`.
-///
-/// # Safety
-/// Called by sysfs/kobject code with the kobject of a patch.
-unsafe extern "C" fn transition_show(
-    kobj: *mut bindings::kobject,
-    _a: *mut bindings::kobj_attribute,
-    buf: *mut c_char,
-) -> isize {
-    emit_int(buf, (transition::patch() == Some(patch_of(kobj))) as c_int)
+/// `enabled`: shows whether the patch is enabled; a write disables it, or
+/// reverses its transition.
+struct Enabled;
+
+impl PatchShow for Enabled {
+    fn show(patch: &KlpPatch) -> c_int {
+        patch.enabled() as c_int
+    }
 }
 
-/// Handles a write of `force`.
-///
-/// # Safety
-/// Called by sysfs/kobject code with the kobject of a patch.
-unsafe extern "C" fn force_store(
-    kobj: *mut bindings::kobject,
-    _a: *mut bindings::kobj_attribute,
-    buf: *const c_char,
-    count: usize,
-) -> isize {
-    // SAFETY: as in `enabled_show`.
-    let patch = unsafe { KlpPatch::from_kobj(kobj) };
-    let res = parse_bool(buf).and_then(|v| if v { registry::force(patch) } else { Ok(()) });
-    store_result(res, count)
+impl PatchStore for Enabled {
+    fn store(patch: &KlpPatch, v: bool) -> Result {
+        registry::set_enabled(patch, v)
+    }
 }
 
-/// Shows `replace`.
-///
-/// # Safety
-/// Called by sysfs/kobject code with the kobject of a patch.
-unsafe extern "C" fn replace_show(
-    kobj: *mut bindings::kobject,
-    _a: *mut bindings::kobj_attribute,
-    buf: *mut c_char,
-) -> isize {
-    // SAFETY: as in `enabled_show`.
-    let patch = unsafe { KlpPatch::from_kobj(kobj) };
-    emit_int(buf, patch.replace() as c_int)
+/// `transition`: whether the patch is in transition.
+struct Transition;
+
+impl PatchShow for Transition {
+    fn show(patch: &KlpPatch) -> c_int {
+        (transition::patch() == Some(patch.as_raw())) as c_int
+    }
 }
 
-/// Shows `stack_order`: the position among the registered patches.
-///
-/// # Safety
-/// Called by sysfs/kobject code with the kobject of a patch.
-unsafe extern "C" fn stack_order_show(
-    kobj: *mut bindings::kobject,
-    _a: *mut bindings::kobj_attribute,
-    buf: *mut c_char,
-) -> isize {
-    let this = patch_of(kobj);
-    let lock = KlpLock::lock();
-    let mut order = 0;
-    for p in registry::registered(&lock) {
-        order += 1;
-        if p.as_raw() == this {
-            break;
+/// `force`: a write of a true value forces the transition.
+struct Force;
+
+impl PatchStore for Force {
+    fn store(patch: &KlpPatch, v: bool) -> Result {
+        if v {
+            registry::force(patch)
+        } else {
+            Ok(())
         }
     }
-    drop(lock);
-    emit_int(buf, order)
+}
+
+/// `replace`: whether the patch replaces the ones before it.
+struct Replace;
+
+impl PatchShow for Replace {
+    fn show(patch: &KlpPatch) -> c_int {
+        patch.replace() as c_int
+    }
+}
+
+/// `stack_order`: the position among the registered patches.
+struct StackOrder;
+
+impl PatchShow for StackOrder {
+    fn show(patch: &KlpPatch) -> c_int {
+        let lock = KlpLock::lock();
+        let mut order = 0;
+        for p in registry::registered(&lock) {
+            order += 1;
+            if p == patch {
+                break;
+            }
+        }
+        drop(lock);
+        order
+    }
 }
 
 /// Shows `patched` of an object.
 ///
 /// # Safety
-/// Called by sysfs/kobject code with the kobject of an object.
+/// Called by sysfs with the kobject of an object and the page to print to.
 unsafe extern "C" fn patched_show(
     kobj: *mut bindings::kobject,
     _a: *mut bindings::kobj_attribute,
@@ -191,29 +193,40 @@ unsafe extern "C" fn patched_show(
 ) -> isize {
     // SAFETY: the file belongs to the object's kobject, alive while open.
     let obj = unsafe { KlpObject::from_kobj(kobj) };
-    emit_int(buf, obj.patched() as c_int)
+    // SAFETY: as in `patch_show`.
+    unsafe {
+        bindings::sysfs_emit(buf, c_str!("%d\n").as_char_ptr(), obj.patched() as c_int) as isize
+    }
 }
 
 static ENABLED: Static<bindings::kobj_attribute> = Static(attr(
     c_str!("enabled"),
     0o644,
-    Some(enabled_show),
-    Some(enabled_store),
+    Some(patch_show::<Enabled>),
+    Some(patch_store::<Enabled>),
 ));
 static TRANSITION: Static<bindings::kobj_attribute> = Static(attr(
     c_str!("transition"),
     0o444,
-    Some(transition_show),
+    Some(patch_show::<Transition>),
     None,
 ));
-static FORCE: Static<bindings::kobj_attribute> =
-    Static(attr(c_str!("force"), 0o200, None, Some(force_store)));
-static REPLACE: Static<bindings::kobj_attribute> =
-    Static(attr(c_str!("replace"), 0o444, Some(replace_show), None));
+static FORCE: Static<bindings::kobj_attribute> = Static(attr(
+    c_str!("force"),
+    0o200,
+    None,
+    Some(patch_store::<Force>),
+));
+static REPLACE: Static<bindings::kobj_attribute> = Static(attr(
+    c_str!("replace"),
+    0o444,
+    Some(patch_show::<Replace>),
+    None,
+));
 static STACK_ORDER: Static<bindings::kobj_attribute> = Static(attr(
     c_str!("stack_order"),
     0o444,
-    Some(stack_order_show),
+    Some(patch_show::<StackOrder>),
     None,
 ));
 static PATCHED: Static<bindings::kobj_attribute> =
