@@ -418,8 +418,10 @@ guest_tests() {
 	# selftests' knobs on the command line.
 	# A script may take 15 minutes, more for a long stress run (about 3 s
 	# an operation under software emulation, 10 s on a debug kernel).
+	# KLP_TIMEOUT sets it outright.
 	local ops=${KLP_STRESS_OPS:-45} tmo=900
 	[ $((ops * 12)) -gt $tmo ] && tmo=$((ops * 12))
+	tmo=${KLP_TIMEOUT:-$tmo}
 	vm_script "$rep" "env KLP_STRESS_OPS=$ops KLP_TIMEOUT=$tmo" \
 		"${KLP_STRESS_SLAB_SLACK:+KLP_STRESS_SLAB_SLACK=$KLP_STRESS_SLAB_SLACK}" \
 		"scripts/klp-guest test $out $KLP_SELFTESTS -- $*"

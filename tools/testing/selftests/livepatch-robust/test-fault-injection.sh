@@ -3,12 +3,14 @@
 #
 # Fault injection in the enable, replace and module-coming paths: for
 # N = 1, 2, ... the N-th allocation of the insmod task fails (fail-nth
-# with failslab), until the load goes through.  Every failed load must
-# return a clean error, leave nothing registered and nothing loaded, and,
-# when the livepatch core logged anything, name the patch; the patch that
-# was there before keeps working; the same load then succeeds.  Leaks are
-# found by kmemleak at the end of the suite (debug flavors), warnings by
-# the harness after each script.
+# with failslab), until a load makes fewer than N allocations.  Every
+# failed load must return a clean error, leave nothing registered and
+# nothing loaded, and, when the livepatch core logged anything, name the
+# patch; the patch that was there before keeps working.  A load can also
+# succeed with its N-th allocation failed (the shell's search of PATH, or
+# any caller with a fallback, takes the failure): it is unloaded and the
+# next N tried.  Leaks are found by kmemleak at the end of the suite
+# (debug flavors), warnings by the harness after each script.
 #
 # Needs CONFIG_FAULT_INJECTION, CONFIG_FAILSLAB and
 # CONFIG_FAULT_INJECTION_DEBUG_FS (the rust-debug and c-debug flavors).
@@ -40,15 +42,42 @@ restore_fs() {
 	echo "$old_wait" >$FS/ignore-gfp-wait
 	echo "$old_verbose" >$FS/verbose
 }
-trap 'restore_fs; cleanup' EXIT INT TERM HUP
+# On failure, leave nothing loaded for the scripts that follow.
+unload_all() {
+	local m
+	for m in $MOD_REPLACE $MOD_LIVEPATCH $MOD_DEMO $MOD_TARGET; do
+		module_loaded "$m" && unload_one "$m" 2>/dev/null
+	done
+	return 0
+}
+trap 'restore_fs; unload_all; cleanup' EXIT INT TERM HUP
+INSMOD=$(command -v insmod) || skip "no insmod"
 
-# insmod_nth N MODULE [ARGS]: insmod with the N-th allocation failing;
-# prints insmod's error output.
+# insmod_nth N MODULE [ARGS]: insmod with the N-th allocation of its task
+# failing.  Prints insmod's output, then a last line with what is left of
+# the task's fail-nth count when it exited: 0 when the N-th allocation
+# came (and failed), more when the task made fewer than N allocations.
+# The task stops itself before it execs insmod, so that the count is set
+# from outside, and is read from /proc while the task is a zombie.
 insmod_nth() {
-	local n=$1
+	local n=$1 pid out left
 	shift
-	sh -c 'echo "$1" >/proc/self/fail-nth && shift && exec insmod "$@"' \
-		sh "$n" "$@" 2>&1
+	out=$(mktemp)
+	sh -c 'kill -STOP $$ && exec "$@"' sh "$INSMOD" "$@" >"$out" 2>&1 &
+	pid=$!
+	loop_until "grep -q '^State:.*stopped' /proc/$pid/status" ||
+		die "the insmod task did not stop"
+	echo "$n" >"/proc/$pid/fail-nth" || die "cannot set fail-nth"
+	kill -CONT "$pid"
+	loop_until "grep -q '^State:.*zombie' /proc/$pid/status" ||
+		die "the insmod task did not end"
+	left=$(cat "/proc/$pid/fail-nth")
+	wait "$pid"
+	local rc=$?
+	cat "$out"
+	rm -f "$out"
+	echo "$left"
+	return $rc
 }
 
 mark() {
@@ -71,7 +100,10 @@ check_failed_load() {
 
 	module_loaded "$mod" && die "$mod is loaded after a failed insmod"
 	[[ -e $SYSFS/$mod ]] && die "$mod is registered after a failed insmod"
-	[[ "$err" == *"ERROR: could not insert module"* ]] ||
+	# insmod's error, or the shell's when exec itself failed.
+	[[ "$err" == *"ERROR: could not insert module"* ||
+	   "$err" == *"ERROR: could not load module"* ||
+	   "$err" == *"Cannot allocate memory"* ]] ||
 		die "insmod of $mod failed without a clean error: $err"
 	if [[ -n "$KEEP" ]]; then
 		[[ $(cat "$SYSFS/$KEEP/enabled" 2>/dev/null) == 1 ]] ||
@@ -84,19 +116,39 @@ check_failed_load() {
 }
 
 # inject MOD [ARGS]: fails the 1st, 2nd, ... allocation of loading MOD
-# until the load succeeds; prints the number of failed loads.
+# until a load no longer reaches the failing allocation; prints the number
+# of loads that failed.
 inject() {
-	local mod=$1 n m err
+	local mod=$1 n m out left failed=0
 	shift
 	for n in $(seq $MAX); do
 		m=$(mark)
-		if err=$(insmod_nth "$n" "test_modules/$mod.ko" "$@"); then
-			echo $((n - 1))
-			return 0
+		if out=$(insmod_nth "$n" "test_modules/$mod.ko" "$@"); then
+			left=$(tail -n 1 <<<"$out")
+			[[ $left -gt 0 ]] && { echo $failed; return 0; }
+			# Loaded although the allocation failed: undo the load
+			# (and what a replace took away), try the next.
+			wait_done "$mod"
+			unload_one "$mod"
+			if [[ -n $KEEP && ! -e $SYSFS/$KEEP ]]; then
+				module_loaded "$KEEP" && unload_one "$KEEP"
+				load_lp "$KEEP" >/dev/null
+			fi
+			continue
 		fi
-		check_failed_load "$mod" "$m" "$err"
+		failed=$((failed + 1))
+		check_failed_load "$mod" "$m" "$(head -n -1 <<<"$out")"
 	done
-	die "$mod still fails to load with the ${MAX}th allocation failing"
+	die "$mod still reaches its ${MAX}th allocation"
+}
+
+# unload_one MOD: disables MOD if it is a registered livepatch, removes it.
+unload_one() {
+	if [[ -e $SYSFS/$1 ]]; then
+		echo 0 >"$SYSFS/$1/enabled"
+		loop_until "[[ ! -e $SYSFS/$1 ]]" || die "$1 did not go away"
+	fi
+	loop_until "rmmod $1 2>/dev/null" || die "rmmod $1 failed"
 }
 
 wait_done() {
