@@ -643,8 +643,9 @@ impl KlpFunc {
 /// # Invariants
 /// A `&'a KlpState` points to an element of the `states` array of a patch
 /// that satisfies the invariant of [`KlpPatch`], valid for `'a`; only
-/// [`CArray`] makes one of the terminator, to see that it is one.  The core writes only `callbacks.pre_patch_succeeded`,
-/// with `klp_mutex` held.
+/// [`CArray`] makes one of the terminator, to see that it is one.  The
+/// core writes only `callbacks.pre_patch_succeeded`, with `klp_mutex`
+/// held.
 #[repr(transparent)]
 pub(crate) struct KlpState(Opaque<bindings::klp_state>);
 
