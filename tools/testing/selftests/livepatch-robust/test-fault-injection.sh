@@ -7,10 +7,10 @@
 # failed load must return a clean error, leave nothing registered and
 # nothing loaded, and, when the livepatch core logged anything, name the
 # patch; the patch that was there before keeps working.  A load can also
-# succeed with its N-th allocation failed (the shell's search of PATH, or
-# any caller with a fallback, takes the failure): it is unloaded and the
-# next N tried.  Leaks are found by kmemleak at the end of the suite
-# (debug flavors), warnings by the harness after each script.
+# succeed with its N-th allocation failed (a caller with a fallback takes
+# the failure): it is unloaded and the next N tried.  Leaks are found by
+# kmemleak at the end of the suite (debug flavors), warnings by the harness
+# after each script.
 #
 # Needs CONFIG_FAULT_INJECTION, CONFIG_FAILSLAB and
 # CONFIG_FAULT_INJECTION_DEBUG_FS (the rust-debug and c-debug flavors).
@@ -51,33 +51,36 @@ unload_all() {
 	return 0
 }
 trap 'restore_fs; unload_all; cleanup' EXIT INT TERM HUP
-INSMOD=$(command -v insmod) || skip "no insmod"
+command -v perl >/dev/null || skip "no perl (the loader of this test)"
+[[ $(uname -m) == x86_64 ]] || skip "finit_module is called by its x86_64 number"
 
-# insmod_nth N MODULE [ARGS]: insmod with the N-th allocation of its task
-# failing.  Prints insmod's output, then a last line with what is left of
-# the task's fail-nth count when it exited: 0 when the N-th allocation
-# came (and failed), more when the task made fewer than N allocations.
-# The task stops itself before it execs insmod, so that the count is set
-# from outside, and is read from /proc while the task is a zombie.
+# insmod_nth N MODULE [ARGS]: loads MODULE (finit_module, as insmod does)
+# with the N-th allocation of the loading task failing.  Prints "left C",
+# what is left of the task's fail-nth count after the load: 0 when the
+# N-th allocation came (and failed), more when the load made fewer than N
+# allocations; then, for a failed load, the error.  The loader is a Perl
+# one-liner, not insmod: the count must be read back by the task itself,
+# and between setting it and loading it makes no system call, so that the
+# allocations counted are the load's.
 insmod_nth() {
-	local n=$1 pid out left
-	shift
-	out=$(mktemp)
-	sh -c 'kill -STOP $$ && exec "$@"' sh "$INSMOD" "$@" >"$out" 2>&1 &
-	pid=$!
-	loop_until "grep -q '^State:.*stopped' /proc/$pid/status" ||
-		die "the insmod task did not stop"
-	echo "$n" >"/proc/$pid/fail-nth" || die "cannot set fail-nth"
-	kill -CONT "$pid"
-	loop_until "grep -q '^State:.*zombie' /proc/$pid/status" ||
-		die "the insmod task did not end"
-	left=$(cat "/proc/$pid/fail-nth")
-	wait "$pid"
-	local rc=$?
-	cat "$out"
-	rm -f "$out"
-	echo "$left"
-	return $rc
+	local n=$1 ko=$2
+	shift 2
+	perl -e '
+		my ($n, $ko, $params) = @ARGV;
+		open(my $m, "<", $ko) or die "ERROR: could not load module $ko: $!\n";
+		open(my $r, "<", "/proc/self/fail-nth") or die "fail-nth: $!\n";
+		open(my $w, ">", "/proc/self/fail-nth") or die "fail-nth: $!\n";
+		syswrite($w, $n) or die "fail-nth: $!\n";
+		my $ret = syscall(313, fileno($m), $params, 0);	# finit_module
+		my $err = $!;
+		sysread($r, my $left, 32);
+		print "left $left";
+		if ($ret != 0) {
+			print "ERROR: could not insert module $ko: $err\n";
+			exit 1;
+		}
+		exit 0;
+	' "$n" "$ko" "$*" 2>&1
 }
 
 mark() {
@@ -100,11 +103,8 @@ check_failed_load() {
 
 	module_loaded "$mod" && die "$mod is loaded after a failed insmod"
 	[[ -e $SYSFS/$mod ]] && die "$mod is registered after a failed insmod"
-	# insmod's error, or the shell's when exec itself failed.
-	[[ "$err" == *"ERROR: could not insert module"* ||
-	   "$err" == *"ERROR: could not load module"* ||
-	   "$err" == *"Cannot allocate memory"* ]] ||
-		die "insmod of $mod failed without a clean error: $err"
+	[[ "$err" == *"ERROR: could not insert module"* ]] ||
+		die "loading $mod failed without a clean error: $err"
 	if [[ -n "$KEEP" ]]; then
 		[[ $(cat "$SYSFS/$KEEP/enabled" 2>/dev/null) == 1 ]] ||
 			die "$KEEP is no longer enabled after a failed load of $mod"
@@ -124,7 +124,7 @@ inject() {
 	for n in $(seq $MAX); do
 		m=$(mark)
 		if out=$(insmod_nth "$n" "test_modules/$mod.ko" "$@"); then
-			left=$(tail -n 1 <<<"$out")
+			left=$(sed -n 's/^left //p' <<<"$out")
 			[[ $left -gt 0 ]] && { echo $failed; return 0; }
 			# Loaded although the allocation failed: undo the load
 			# (and what a replace took away), try the next.
@@ -137,7 +137,7 @@ inject() {
 			continue
 		fi
 		failed=$((failed + 1))
-		check_failed_load "$mod" "$m" "$(head -n -1 <<<"$out")"
+		check_failed_load "$mod" "$m" "$(grep -v '^left ' <<<"$out")"
 	done
 	die "$mod still reaches its ${MAX}th allocation"
 }
