@@ -3,7 +3,11 @@
 #
 # Fault injection in the enable, replace and module-coming paths: for
 # N = 1, 2, ... the N-th allocation of the insmod task fails (fail-nth
-# with failslab), until a load makes fewer than N allocations.  Every
+# with failslab), until a load makes fewer than N allocations.  With
+# CONFIG_FAULT_INJECTION_STACKTRACE_FILTER, only the allocations that the
+# livepatch core makes (its code on the call stack) are counted and
+# failed; without it, every allocation of the load is, the module
+# loader's too, which takes about ten times longer.  Every
 # failed load must return a clean error, leave nothing registered and
 # nothing loaded, and, when the livepatch core logged anything, name the
 # patch; the patch that was there before keeps working.  A load can also
@@ -33,14 +37,51 @@ KEEP=
 setup_config
 cd "$HERE/../livepatch" || exit 1
 
-# GFP_KERNEL allocations too, quietly (no stack dump per injected fault).
+# core_text: prints the start and the end of the livepatch core's code,
+# as "0x<start> 0x<end>": the text symbols around klp_enable_patch whose
+# names say klp (C functions, and the Rust crate's mangled names), with at
+# most a few other names (static helpers) between two of them.
+core_text() {
+	awk 'NF == 3 && $2 ~ /^[tT]$/' /proc/kallsyms | sort | awk '
+		{ a[NR] = $1; n[NR] = $3 }
+		$3 == "klp_enable_patch" { at = NR }
+		END {
+			if (!at || a[at] ~ /^0+$/)
+				exit 1
+			lo = at
+			for (i = at - 1; i > 0 && lo - i <= 8; i--)
+				if (n[i] ~ /klp/)
+					lo = i
+			hi = at
+			for (i = at + 1; i <= NR && i - hi <= 8; i++)
+				if (n[i] ~ /klp/)
+					hi = i
+			print "0x" a[lo], "0x" a[hi + 1]
+		}'
+}
+
+# GFP_KERNEL allocations too, quietly (no stack dump per injected fault),
+# and, when the kernel can tell, only those of the livepatch core.
 old_wait=$(cat $FS/ignore-gfp-wait)
 old_verbose=$(cat $FS/verbose)
 echo N >$FS/ignore-gfp-wait
 echo 0 >$FS/verbose
+if [[ -e $FS/require-start ]]; then
+	old_range="$(cat $FS/require-start) $(cat $FS/require-end)"
+	range=$(core_text) || die "cannot find the livepatch core in /proc/kallsyms"
+	echo "${range% *}" >$FS/require-start
+	echo "${range#* }" >$FS/require-end
+	echo "failing only the allocations of the livepatch core ($range)"
+else
+	echo "no stacktrace filter: failing every allocation of each load"
+fi
 restore_fs() {
 	echo "$old_wait" >$FS/ignore-gfp-wait
 	echo "$old_verbose" >$FS/verbose
+	if [[ -n $old_range ]]; then
+		echo "${old_range% *}" >$FS/require-start
+		echo "${old_range#* }" >$FS/require-end
+	fi
 }
 # On failure, leave nothing loaded for the scripts that follow.
 unload_all() {
@@ -97,6 +138,20 @@ module_loaded() {
 	grep -q "^$1 " /proc/modules
 }
 
+# check_log N MARK: stops at the first kernel report (a warning, an oops,
+# a KASAN or lockdep splat) that a load with its N-th allocation failed
+# caused, and shows it; the harness would fail the script at its end, but
+# this names the allocation and saves the rest of a long run.
+check_log() {
+	local bad
+
+	bad=$(log_since "$2" | grep -n -m1 -E \
+		'WARNING:|BUG:|Oops|KASAN|refcount_t:|lockdep|circular locking|list_(add|del) corruption|ODEBUG')
+	[[ -z $bad ]] && return 0
+	log_since "$2" | tail -n "+$(( ${bad%%:*} > 10 ? ${bad%%:*} - 10 : 1 ))" | head -n 70 >&2
+	die "a load with allocation $1 failed made the kernel report a problem"
+}
+
 # check_failed_load MOD MARK ERR: what a failed load must leave behind.
 check_failed_load() {
 	local mod=$1 m=$2 err=$3 klp
@@ -124,6 +179,7 @@ inject() {
 	for n in $(seq $MAX); do
 		m=$(mark)
 		if out=$(insmod_nth "$n" "test_modules/$mod.ko" "$@"); then
+			check_log "$n" "$m"
 			left=$(sed -n 's/^left //p' <<<"$out")
 			[[ $left -gt 0 ]] && { echo $failed; return 0; }
 			# Loaded although the allocation failed: undo the load
@@ -137,6 +193,7 @@ inject() {
 			continue
 		fi
 		failed=$((failed + 1))
+		check_log "$n" "$m"
 		check_failed_load "$mod" "$m" "$(grep -v '^left ' <<<"$out")"
 	done
 	die "$mod still reaches its ${MAX}th allocation"
