@@ -424,6 +424,7 @@ guest_tests() {
 	tmo=${KLP_TIMEOUT:-$tmo}
 	vm_script "$rep" "env KLP_STRESS_OPS=$ops KLP_TIMEOUT=$tmo" \
 		"${KLP_STRESS_SLAB_SLACK:+KLP_STRESS_SLAB_SLACK=$KLP_STRESS_SLAB_SLACK}" \
+		"${KLP_FI_ONLY:+KLP_FI_ONLY=$KLP_FI_ONLY}" \
 		"scripts/klp-guest test $out $KLP_SELFTESTS -- $*"
 	cat "$rep"
 	if ! grep -q '^KLP-GUEST-DONE' "$rep"; then
