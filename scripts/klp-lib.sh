@@ -425,6 +425,7 @@ guest_tests() {
 	vm_script "$rep" "env KLP_STRESS_OPS=$ops KLP_TIMEOUT=$tmo" \
 		"${KLP_STRESS_SLAB_SLACK:+KLP_STRESS_SLAB_SLACK=$KLP_STRESS_SLAB_SLACK}" \
 		"${KLP_FI_ONLY:+KLP_FI_ONLY=$KLP_FI_ONLY}" \
+		"${KLP_FI_FILTER:+KLP_FI_FILTER=$KLP_FI_FILTER}" \
 		"scripts/klp-guest test $out $KLP_SELFTESTS -- $*"
 	cat "$rep"
 	if ! grep -q '^KLP-GUEST-DONE' "$rep"; then
