@@ -24,8 +24,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 MOD_LIVEPATCH=test_klp_livepatch
 MOD_REPLACE=test_klp_atomic_replace
-MOD_DEMO=test_klp_callbacks_demo
-MOD_TARGET=test_klp_callbacks_mod
+# A livepatch with a function in a module, and that module (in
+# livepatch-klp): its coming is what allocates (ftrace sites, filter).
+MOD_DEMO=test_klp_core_mod
+MOD_TARGET=test_klp_core_target
+KLP_MODULES=$HERE/../livepatch-klp/test_modules
 SYSFS=/sys/kernel/livepatch
 FS=/sys/kernel/debug/failslab
 MAX=600
@@ -105,7 +108,7 @@ command -v perl >/dev/null || skip "no perl (the loader of this test)"
 KO_DIR=$(mktemp -d) || die "mktemp failed"
 mount -t tmpfs klp-fault-injection "$KO_DIR" || die "cannot mount a tmpfs on $KO_DIR"
 cp test_modules/$MOD_LIVEPATCH.ko test_modules/$MOD_REPLACE.ko \
-	test_modules/$MOD_TARGET.ko "$KO_DIR/" || die "cannot copy the modules to $KO_DIR"
+	"$KLP_MODULES/$MOD_TARGET.ko" "$KO_DIR/" || die "cannot copy the modules to $KO_DIR"
 
 # insmod_nth N MODULE [ARGS]: loads MODULE (finit_module, as insmod does)
 # with the N-th allocation of the loading task failing.  Prints "left C",
@@ -274,7 +277,9 @@ if want coming; then
 
 start_test "module coming: every allocation of loading a patched module fails in turn"
 
-load_lp $MOD_DEMO
+(cd "$KLP_MODULES/.." && load_lp $MOD_DEMO) || exit 1
+[[ $(cat $SYSFS/$MOD_DEMO/$MOD_TARGET/patched) == 0 ]] ||
+	die "$MOD_DEMO patches $MOD_TARGET before it is loaded"
 KEEP=$MOD_DEMO
 n=$(inject $MOD_TARGET) || exit 1
 KEEP=
