@@ -7,7 +7,7 @@
 # CONFIG_FAULT_INJECTION_STACKTRACE_FILTER, only the allocations that the
 # livepatch core makes (its code on the call stack) are counted and
 # failed; without it, every allocation of the load is, the module
-# loader's too, which takes about ten times longer.  Every
+# loader's too, which takes much longer.  Every
 # failed load must return a clean error, leave nothing registered and
 # nothing loaded, and, when the livepatch core logged anything, name the
 # patch; the patch that was there before keeps working.  A load can also
@@ -189,12 +189,14 @@ check_failed_load() {
 # until a load no longer reaches the failing allocation; prints the number
 # of loads that failed.
 inject() {
-	local mod=$1 n m out left failed=0
+	local mod=$1 n m out rc left failed=0
 	shift
 	for n in $(seq $MAX); do
 		m=$(mark)
-		if out=$(insmod_nth "$n" "$KO_DIR/$mod.ko" "$@"); then
-			check_log "$n" "$m"
+		out=$(insmod_nth "$n" "$KO_DIR/$mod.ko" "$@")
+		rc=$?
+		check_log "$n" "$m"
+		if [[ $rc == 0 ]]; then
 			left=$(sed -n 's/^left //p' <<<"$out")
 			[[ $left -gt 0 ]] && { echo $failed; return 0; }
 			# Loaded although the allocation failed: undo the load
@@ -208,7 +210,6 @@ inject() {
 			continue
 		fi
 		failed=$((failed + 1))
-		check_log "$n" "$m"
 		check_failed_load "$mod" "$m" "$(grep -v '^left ' <<<"$out")"
 	done
 	die "$mod still reaches its ${MAX}th allocation"
