@@ -343,7 +343,14 @@ vm() {
 	out=$(build_dir)
 	probe_kvm
 	guest_init_settle
-	[ "$KLP_ACCEL" = kvm ] || opts+=(--disable-kvm)
+	# Without KVM, QEMU's translator runs one vCPU at a time
+	# (thread=single).  With a host thread per vCPU, a vCPU sometimes
+	# executes an int3 that text_poke_bp() has already removed on the
+	# other one, and the kernel dies of "Oops: int3" in a static call or
+	# static key site that it was patching.  Toggling tracepoints under
+	# fork/exec load, with no livepatch at all, shows it within minutes.
+	[ "$KLP_ACCEL" = kvm ] ||
+		opts+=(--disable-kvm --qemu-opts="-accel tcg,thread=single")
 	# The debug kernels get entropy from the host (klp-debug.config).
 	case "$KLP_FLAVOR" in *-debug) opts+=(--qemu-opt=-device --qemu-opt=virtio-rng-pci) ;; esac
 	[ -n "${KLP_QEMU_OPTS:-}" ] && opts+=(--qemu-opts="$KLP_QEMU_OPTS")
@@ -357,14 +364,18 @@ vm() {
 # sometimes gives up before udev has named the virtio console ports ("cannot
 # find script I/O ports"): CMD then never starts and REPORT stays empty.
 # Such a boot is tried once more; a script that started is never re-run.
+# The kernel's console (--verbose sends it to standard error) goes to
+# console.log next to REPORT: when the guest dies, it holds the last words.
 vm_script() {
-	local rep=$1 try
+	local rep=$1 con try
+	con=$(dirname "$rep")/console.log
 	shift
 	for try in 1 2; do
 		# Append mode: QEMU reopens its output, which would otherwise
 		# write over what came before it.
 		: >"$rep"
-		vm --exec "$*" >>"$rep" 2>&1 || true
+		: >"$con"
+		vm --verbose --exec "$*" >>"$rep" 2>>"$con" || true
 		[ -s "$rep" ] && return 0
 		[ "$try" = 1 ] && log "the guest never started its script (boot $try); booting again"
 	done
@@ -429,7 +440,9 @@ guest_tests() {
 		"scripts/klp-guest test $out $KLP_SELFTESTS -- $*"
 	cat "$rep"
 	if ! grep -q '^KLP-GUEST-DONE' "$rep"; then
-		log "the guest did not finish its run"
+		log "the guest did not finish its run; the end of its console:"
+		tail -n 80 "$(dirname "$rep")/console.log" | sed 's/^/# console: /' |
+			tee -a "$rep" >&2
 		echo "not ok - guest run did not finish (crash or hang)" >>"$rep"
 	fi
 	count_tap "$rep"
