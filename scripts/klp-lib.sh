@@ -429,7 +429,7 @@ guest_tests() {
 	# selftests' knobs on the command line.
 	# A script may take 15 minutes, more for a long stress run: under
 	# software emulation on one TCG thread, an operation takes about 14 s
-	# (plain) or 100 s (debug); the limit allows about twice that.
+	# (plain) or 2 minutes (debug); the limit allows about twice that.
 	# KLP_TIMEOUT sets it outright.
 	local ops=${KLP_STRESS_OPS:-45} tmo=900 per=25
 	case "$KLP_FLAVOR" in *-debug) per=200 ;; esac
