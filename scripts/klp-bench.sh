@@ -25,8 +25,10 @@ KLP_BENCH_SELFTESTS="livepatch-bench"
 # the next timer instead of following the host clock (see BENCHMARKS.md).
 KLP_BENCH_QEMU_OPTS=${KLP_BENCH_QEMU_OPTS:--icount shift=0,sleep=off}
 KLP_BENCH_FAILED=0
-# Seconds a guest run may take before it is killed.
-KLP_BENCH_TIMEOUT=${KLP_BENCH_TIMEOUT:-900}
+# Seconds a guest run may take before it is killed; by default 10 minutes
+# plus 20 a run: one run of every group took 507 s (Rust) and 731 s (C) of
+# host time on 2026-11-29, more when the host is busy.
+KLP_BENCH_TIMEOUT=${KLP_BENCH_TIMEOUT:-}
 
 # measure|label|target (Rust/C at most), in the order of the table.
 KLP_BENCH_MEASURES='
@@ -104,15 +106,16 @@ bench_build() {
 # bench_guest LOG RUNS GROUP...: boots the current flavor and runs the
 # benchmarks; their output goes to LOG.
 bench_guest() {
-	local log=$1 runs=$2 out t0
+	local log=$1 runs=$2 out t0 tmo
 	shift 2
 	out=$(build_dir)
 	t0=$(date +%s)
-	log "bench: booting the $KLP_FLAVOR kernel (QEMU $KLP_BENCH_QEMU_OPTS, no KVM)"
+	tmo=${KLP_BENCH_TIMEOUT:-$((600 + runs * 1200))}
+	log "bench: booting the $KLP_FLAVOR kernel (QEMU $KLP_BENCH_QEMU_OPTS, no KVM, at most $tmo s)"
 	: >"$log"
 	# vm()'s guest, without KVM and under a time limit: a guest that
 	# hangs leaves a partial column instead of a stuck command.
-	in_root timeout -s KILL "$KLP_BENCH_TIMEOUT" \
+	in_root timeout -s KILL "$tmo" \
 		vng --run "$out" --force-9p --user root --cpus 2 --memory 2G \
 		--disable-kvm --qemu-opts="$KLP_BENCH_QEMU_OPTS" \
 		--exec "$out/kselftest_install/livepatch-bench/run-bench.sh -r $runs $*" \
