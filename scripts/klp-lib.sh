@@ -359,16 +359,22 @@ vm() {
 		--append "kunit.enable=1" "${opts[@]}" "$@"
 }
 
+# console_of REPORT: the file of the guest's kernel console for REPORT.
+console_of() {
+	printf '%s/console.log\n' "$(dirname "$1")"
+}
+
 # vm_script REPORT CMD: run CMD in the VM, its output appended to REPORT.
 # Under software emulation a debug kernel is slow enough that virtme's init
 # sometimes gives up before udev has named the virtio console ports ("cannot
 # find script I/O ports"): CMD then never starts and REPORT stays empty.
 # Such a boot is tried once more; a script that started is never re-run.
 # The kernel's console (--verbose sends it to standard error) goes to
-# console.log next to REPORT: when the guest dies, it holds the last words.
+# console.log next to REPORT (console_of): when the guest dies, it holds the
+# last words.
 vm_script() {
 	local rep=$1 con try
-	con=$(dirname "$rep")/console.log
+	con=$(console_of "$rep")
 	shift
 	for try in 1 2; do
 		# Append mode: QEMU reopens its output, which would otherwise
@@ -443,7 +449,7 @@ guest_tests() {
 	cat "$rep"
 	if ! grep -q '^KLP-GUEST-DONE' "$rep"; then
 		log "the guest did not finish its run; the end of its console:"
-		tail -n 80 "$(dirname "$rep")/console.log" | sed 's/^/# console: /' |
+		tail -n 80 "$(console_of "$rep")" | sed 's/^/# console: /' |
 			tee -a "$rep" >&2
 		echo "not ok - guest run did not finish (crash or hang)" >>"$rep"
 	fi

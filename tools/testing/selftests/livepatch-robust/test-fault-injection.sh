@@ -160,11 +160,12 @@ module_loaded() {
 # The patterns are those of the harness (kernel-reports), but for the
 # stack trace that warn_alloc() logs when, with KLP_FI_FILTER=0, one of the
 # module loader's vmalloc() calls fails: that failure is the test's doing.
+REPORT_PATTERNS=$(grep -v -e '^#' -e '^$' -e '^Call Trace:$' "$HERE/kernel-reports")
+[[ -n $REPORT_PATTERNS ]] || die "no report patterns in $HERE/kernel-reports"
 check_log() {
 	local bad
 
-	bad=$(log_since "$2" | grep -n -m1 -E -f <(grep -v -e '^#' -e '^$' \
-		-e '^Call Trace:$' "$HERE/kernel-reports"))
+	bad=$(log_since "$2" | grep -n -m1 -E -e "$REPORT_PATTERNS")
 	[[ -z $bad ]] && return 0
 	log_since "$2" | tail -n "+$(( ${bad%%:*} > 10 ? ${bad%%:*} - 10 : 1 ))" | head -n 70 >&2
 	die "a load with allocation $1 failed made the kernel report a problem"
