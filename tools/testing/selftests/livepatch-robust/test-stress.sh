@@ -16,10 +16,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 OPS=${KLP_STRESS_OPS:-45}
 # How many more kmalloc/kernfs objects may be in use at the end than after
-# the first round, for what the rest of the kernel does meanwhile: in a
-# 45-operation run the sum moved by -41, single caches by up to 116 either
-# way.  A leak of a few objects per operation shows at 45 operations; at
-# 1,000 (KLP_STRESS_OPS) a leak of one object every four operations does.
+# the first round, for what the rest of the kernel does meanwhile.  Read
+# once, the counts moved by -433 to +246 (slab_objects says why); read as
+# below, by -43 to +27 in four runs of 18 operations.  A leak of a few
+# objects per operation shows at 45 operations; at 1,000 (KLP_STRESS_OPS)
+# a leak of one object every four operations does.
 # kmemleak, in the debug flavors, finds any single leaked object.
 SLAB_SLACK=${KLP_STRESS_SLAB_SLACK:-256}
 SYSFS=/sys/kernel/livepatch
@@ -80,19 +81,50 @@ lp_rmmod() {
 }
 
 # Objects in use in the kmalloc caches and in kernfs (the sysfs nodes of
-# patches), one "cache count" line each.  Dentries and inodes go first, then
-# every cache is shrunk: that flushes SLUB's per-CPU slabs, which
-# /proc/slabinfo counts as full, and drains KASAN's quarantine, so the counts
-# are exact at that moment.
-slab_objects() {
-	local f
-	sync
+# patches), one "cache count" line each.  /proc/slabinfo overcounts in two
+# ways.  SLUB counts the free objects of a CPU's current slab as in use:
+# shrinking every cache flushes those slabs, but one allocation from a cache
+# after its flush makes it count a whole slab again (up to 511 objects more
+# in kmalloc-8).  And objects freed after an RCU grace period, kernfs nodes
+# among them, still count until it ends.  Both only add, so each count is
+# the least of several readings, taken until one finds no cache lower (at
+# least three, at most ten, a second apart).  Each reading drops dentries
+# and inodes first (with them the 9p fids of the guest's root file system),
+# and the shrink drains KASAN's quarantine.
+slab_read() {
+	local f name active rest
+
 	echo 3 >/proc/sys/vm/drop_caches
 	for f in /sys/kernel/slab/*/shrink; do
 		echo 1 >"$f" 2>/dev/null
 	done
-	awk '/^(kmalloc-|kernfs_node_cache)/ { print $1, $2 }' /proc/slabinfo |
-		LC_ALL=C sort
+	# The shell's own read, no fork: nothing allocates meanwhile.
+	while read -r name active rest; do
+		case $name in
+		kmalloc-*|kernfs_node_cache) echo "$name $active" ;;
+		esac
+	done </proc/slabinfo
+}
+
+slab_objects() {
+	local try
+
+	sync
+	slab_read >"$WORK/slab.try"
+	LC_ALL=C sort "$WORK/slab.try" >"$WORK/slab.min"
+	for try in 2 3 4 5 6 7 8 9 10; do
+		sleep 1
+		slab_read >"$WORK/slab.try"
+		LC_ALL=C sort "$WORK/slab.try" |
+			LC_ALL=C join -o 0,1.2,2.2 "$WORK/slab.min" - |
+			awk '{ print $1, ($3 < $2 ? $3 : $2) }' >"$WORK/slab.new"
+		if [[ $try -ge 3 ]] && cmp -s "$WORK/slab.new" "$WORK/slab.min"; then
+			break
+		fi
+		mv "$WORK/slab.new" "$WORK/slab.min"
+	done
+	echo "slab counts: the least of $try readings" >&2
+	cat "$WORK/slab.min"
 }
 
 # The caches whose counts changed from the snapshot $1 to $2, and the sum of
