@@ -376,11 +376,13 @@ vm_script() {
 	local rep=$1 con try
 	con=$(console_of "$rep")
 	shift
+	: >"$con"
 	for try in 1 2; do
 		# Append mode: QEMU reopens its output, which would otherwise
-		# write over what came before it.
+		# write over what came before it.  The console of a first boot
+		# that never started the script stays, for the reason why.
 		: >"$rep"
-		: >"$con"
+		echo "=== klp: boot $try" >>"$con"
 		vm --verbose --exec "$*" >>"$rep" 2>>"$con" || true
 		[ -s "$rep" ] && return 0
 		[ "$try" = 1 ] && log "the guest never started its script (boot $try); booting again"
