@@ -98,7 +98,7 @@ slab_read() {
 	for f in /sys/kernel/slab/*/shrink; do
 		echo 1 >"$f" 2>/dev/null
 	done
-	# The shell's own read, no fork: nothing allocates meanwhile.
+	# The shell's own read: no fork (and its allocations) after the flush.
 	while read -r name active rest; do
 		case $name in
 		kmalloc-*|kernfs_node_cache) echo "$name $active" ;;
