@@ -14,6 +14,7 @@
 # with the commit message on standard input; an empty message takes the
 # message of the step's single patch.
 series_steps() {
+	step "0007" "" </dev/null
 	step "0003" "" </dev/null
 	step "0002" "" </dev/null
 	step "0001" "kernel/livepatch" <<'MSG'
