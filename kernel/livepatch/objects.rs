@@ -168,41 +168,135 @@ fn find_object_module(lock: &KlpLock, obj: &KlpObject) {
 /// Finds the address of `name` in `objname` (vmlinux when `None`), the
 /// `sympos`-th occurrence, or the only one when `sympos` is 0.
 pub(crate) fn find_symbol(objname: Option<&CStr>, name: &CStr, sympos: c_ulong) -> Result<c_ulong> {
-    let (mut addr, mut count): (c_ulong, c_ulong) = (0, 0);
-    let mut hit = |a| {
-        addr = a;
-        count += 1;
-        // Stop at the wanted position, or at the second hit of a symbol
-        // that must be unique.
-        (sympos != 0 && count == sympos) || (sympos == 0 && count > 1)
-    };
+    let mut hits = Hits::new(sympos);
     match objname {
-        None => module::each_vmlinux_symbol(name, hit),
-        Some(objname) => {
-            module::each_module_symbol(objname, |n, a| n.as_bytes() == name.as_bytes() && hit(a))
+        None => module::each_vmlinux_symbol(name, |a| hits.hit(a)),
+        Some(objname) => module::each_module_symbol(objname, |n, a| {
+            n.as_bytes() == name.as_bytes() && hits.hit(a)
+        }),
+    }
+    hits.resolve(objname, name)
+}
+
+/// The occurrences of one symbol name seen by a walk of a symbol table.
+struct Hits {
+    /// The occurrence wanted, 0 for the only one.
+    sympos: c_ulong,
+    /// The address of the last occurrence counted.
+    addr: c_ulong,
+    /// The occurrences counted: up to `sympos`, or up to two when the
+    /// symbol must be unique.
+    count: c_ulong,
+}
+
+impl Hits {
+    fn new(sympos: c_ulong) -> Self {
+        Hits {
+            sympos,
+            addr: 0,
+            count: 0,
         }
     }
-    let obj = Name(objname.unwrap_or(c_str!("vmlinux")).as_char_ptr());
-    let name = Name(name.as_char_ptr());
-    if addr == 0 {
-        pr_err!("symbol '{}' not found in symbol table\n", name);
-    } else if count > 1 && sympos == 0 {
-        pr_err!(
-            "unresolvable ambiguity for symbol '{}' in object '{}'\n",
-            name,
-            obj
-        );
-    } else if sympos != count && sympos > 0 {
-        pr_err!(
-            "symbol position {} for symbol '{}' in object '{}' not found\n",
-            sympos,
-            name,
-            obj
-        );
-    } else {
-        return Ok(addr);
+
+    /// Counts one occurrence at `addr`; `true` once the answer is known
+    /// (the wanted position, or a second occurrence of a symbol that must
+    /// be unique): later occurrences change nothing.
+    fn hit(&mut self, addr: c_ulong) -> bool {
+        if !self.done() {
+            self.addr = addr;
+            self.count += 1;
+        }
+        self.done()
     }
-    Err(EINVAL)
+
+    fn done(&self) -> bool {
+        if self.sympos == 0 {
+            self.count > 1
+        } else {
+            self.count == self.sympos
+        }
+    }
+
+    /// The address of the symbol `name` of `objname`, or the error that
+    /// the walk found, logged.
+    fn resolve(&self, objname: Option<&CStr>, name: &CStr) -> Result<c_ulong> {
+        let obj = Name(objname.unwrap_or(c_str!("vmlinux")).as_char_ptr());
+        let name = Name(name.as_char_ptr());
+        let (addr, count, sympos) = (self.addr, self.count, self.sympos);
+        if addr == 0 {
+            pr_err!("symbol '{}' not found in symbol table\n", name);
+        } else if count > 1 && sympos == 0 {
+            pr_err!(
+                "unresolvable ambiguity for symbol '{}' in object '{}'\n",
+                name,
+                obj
+            );
+        } else if sympos != count && sympos > 0 {
+            pr_err!(
+                "symbol position {} for symbol '{}' in object '{}' not found\n",
+                sympos,
+                name,
+                obj
+            );
+        } else {
+            return Ok(addr);
+        }
+        Err(EINVAL)
+    }
+}
+
+/// A function of a module object whose symbol is being resolved.
+struct Wanted<'a> {
+    func: &'a KlpFunc,
+    name: &'a CStr,
+    hits: Hits,
+}
+
+/// Resolves the patched symbols of every function of `obj`, a loaded
+/// module, in one walk of the module's symbols: a walk per function costs
+/// the size of the module's symbol table for each one, which dominated
+/// enabling a patch of many functions of one module.  The functions come
+/// back in the object's order, each with what the walk found.
+fn resolve_module_funcs<'a>(
+    lock: &'a KlpLock,
+    patch: &KlpPatch,
+    obj: &'a KlpObject,
+    objname: &CStr,
+) -> Result<KVVec<Wanted<'a>>> {
+    let n = obj.funcs(lock).count();
+    let nomem = |e| {
+        pr_err!(
+            "no memory to resolve the symbols of object '{}' of patch '{}'\n",
+            obj_name(obj),
+            patch.name()
+        );
+        e
+    };
+    let mut wanted = KVVec::with_capacity(n, GFP_KERNEL).map_err(|_| nomem(ENOMEM))?;
+    let mut by_name: KVVec<usize> = KVVec::with_capacity(n, GFP_KERNEL).map_err(|_| nomem(ENOMEM))?;
+    for (i, func) in obj.funcs(lock).enumerate() {
+        // `init_func` refused the functions without a name.
+        let name = func.old_name().ok_or(EINVAL)?;
+        let hits = Hits::new(func.old_sympos());
+        wanted
+            .push(Wanted { func, name, hits }, GFP_KERNEL)
+            .map_err(|_| nomem(ENOMEM))?;
+        by_name.push(i, GFP_KERNEL).map_err(|_| nomem(ENOMEM))?;
+    }
+    by_name.sort_unstable_by(|&a, &b| wanted[a].name.as_bytes().cmp(wanted[b].name.as_bytes()));
+    module::each_module_symbol(objname, |sym, addr| {
+        let sym = sym.as_bytes();
+        let first = by_name.partition_point(|&i| wanted[i].name.as_bytes() < sym);
+        // Every function of this name (they differ in `old_sympos`).
+        for &i in by_name[first..].iter() {
+            if wanted[i].name.as_bytes() != sym {
+                break;
+            }
+            wanted[i].hits.hit(addr);
+        }
+        false
+    });
+    Ok(wanted)
 }
 
 /// The part of an object's set-up that needs its code in memory: klp
@@ -211,33 +305,49 @@ pub(crate) fn init_object_loaded(lock: &KlpLock, patch: &KlpPatch, obj: &KlpObje
     if obj.is_module() {
         crate::relocs::apply_object_relocs(patch, obj)?;
     }
-    for func in obj.funcs(lock) {
-        // `init_func` refused the functions without a name.
-        let Some(old_name) = func.old_name() else {
-            return Err(EINVAL);
-        };
-        let addr = find_symbol(obj.name(), old_name, func.old_sympos())? as *mut c_void;
-        func.set_old_func(lock, addr);
-        let Some(size) = module::symbol_size(addr) else {
-            pr_err!(
-                "kallsyms size lookup failed for '{}'\n",
-                Name(old_name.as_char_ptr())
-            );
-            return Err(ENOENT);
-        };
-        func.set_old_size(lock, size);
-        if func.nop() {
-            func.set_new_func(lock, addr);
+    match obj.name() {
+        Some(objname) => {
+            for w in resolve_module_funcs(lock, patch, obj, objname)?.iter() {
+                let addr = w.hits.resolve(Some(objname), w.name)?;
+                init_func_addr(lock, w.func, w.name, addr)?;
+            }
         }
-        let Some(size) = module::symbol_size(func.new_func()) else {
-            pr_err!(
-                "kallsyms size lookup failed for '{}' replacement\n",
-                Name(old_name.as_char_ptr())
-            );
-            return Err(ENOENT);
-        };
-        func.set_new_size(lock, size);
+        None => {
+            for func in obj.funcs(lock) {
+                // `init_func` refused the functions without a name.
+                let old_name = func.old_name().ok_or(EINVAL)?;
+                let addr = find_symbol(None, old_name, func.old_sympos())?;
+                init_func_addr(lock, func, old_name, addr)?;
+            }
+        }
     }
+    Ok(())
+}
+
+/// Sets the addresses and sizes of `func`, whose patched function
+/// `old_name` was found at `addr`.
+fn init_func_addr(lock: &KlpLock, func: &KlpFunc, old_name: &CStr, addr: c_ulong) -> Result {
+    let addr = addr as *mut c_void;
+    func.set_old_func(lock, addr);
+    let Some(size) = module::symbol_size(addr) else {
+        pr_err!(
+            "kallsyms size lookup failed for '{}'\n",
+            Name(old_name.as_char_ptr())
+        );
+        return Err(ENOENT);
+    };
+    func.set_old_size(lock, size);
+    if func.nop() {
+        func.set_new_func(lock, addr);
+    }
+    let Some(size) = module::symbol_size(func.new_func()) else {
+        pr_err!(
+            "kallsyms size lookup failed for '{}' replacement\n",
+            Name(old_name.as_char_ptr())
+        );
+        return Err(ENOENT);
+    };
+    func.set_new_size(lock, size);
     Ok(())
 }
 

@@ -9,7 +9,10 @@
 # functions, a function without old_name or without new_func, a function
 # name kallsyms does not know, old_sympos past the last match, an ambiguous
 # name with old_sympos 0, an object name of MODULE_NAME_LEN characters, a
-# function name of KSYM_NAME_LEN characters, a module without
+# function name of KSYM_NAME_LEN characters, the unknown name and the
+# position past the last match in a module object (whose functions the Rust
+# core resolves in one walk of the module's symbols: the first error in
+# the order of the functions is the one reported), a module without
 # MODULE_INFO(livepatch, "Y") (test_klp_core_notlp.ko), loading the
 # livepatch module a second time; an empty object array, which 6.12
 # accepts.  The Rust core only: the same function or vmlinux twice in one
@@ -101,6 +104,21 @@ refused longobj "$EINVAL_MSG" \
 
 refused longfunc "$EINVAL_MSG" \
 	"$(rust_only "livepatch: patch '$MOD_BAD': object 'vmlinux': function name too long")"
+
+# A module object: the target module is loaded first.
+TARGET=test_klp_core_target
+CANNOT_RESOLVE_MOD="livepatch: patch '$MOD_BAD': cannot resolve object '$TARGET'"
+load_mod $TARGET
+
+refused modunknown "$EINVAL_MSG" \
+	"livepatch: symbol 'test_klp_core_no_such_function' not found in symbol table" \
+	"$(rust_only "$CANNOT_RESOLVE_MOD")"
+
+refused modsympos "$EINVAL_MSG" \
+	"livepatch: symbol position 2 for symbol 'test_klp_core_target_b' in object '$TARGET' not found" \
+	"$(rust_only "$CANNOT_RESOLVE_MOD")"
+
+unload_mod $TARGET
 
 if [[ $RUST == 1 ]]; then
 	refused dupfunc "File exists" \

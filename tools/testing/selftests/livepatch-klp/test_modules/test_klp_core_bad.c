@@ -19,6 +19,12 @@
  *   longfunc   a function name of KSYM_NAME_LEN characters or more
  *   dupfunc    the same function twice in one object
  *   dupobj     vmlinux twice in one patch
+ *   modunknown an object test_klp_core_target (which must be loaded) with
+ *              one function of it and then one that it does not have
+ *   modsympos  an object test_klp_core_target with old_sympos 2 of a
+ *              function that it has once, then a name that it does not
+ *              have: only the first error, in the order of the array, is
+ *              reported
  *
  * Writing to the "again" parameter calls klp_enable_patch() once more on the
  * patch, which the module keeps registered: the call's result is logged and
@@ -46,6 +52,11 @@ static int test_klp_core_bad_cmdline(struct seq_file *m, void *v)
 {
 	seq_printf(m, "%s: this is a good patch\n", THIS_MODULE->name);
 	return 0;
+}
+
+static const char *test_klp_core_bad_target(void)
+{
+	return "patched by a malformed patch";
 }
 
 /* Room for every case: two functions and two objects, each terminated. */
@@ -116,6 +127,16 @@ static int set_up(const char *c)
 	} else if (!strcmp(c, "dupobj")) {
 		funcs2[0] = funcs[0];
 		objs[1].funcs = funcs2;
+	} else if (!strcmp(c, "modunknown") || !strcmp(c, "modsympos")) {
+		objs[0].name = "test_klp_core_target";
+		funcs[0].old_name = "test_klp_core_target_a";
+		funcs[0].new_func = test_klp_core_bad_target;
+		funcs[1].old_name = "test_klp_core_no_such_function";
+		funcs[1].new_func = test_klp_core_bad_target;
+		if (!strcmp(c, "modsympos")) {
+			funcs[0].old_name = "test_klp_core_target_b";
+			funcs[0].old_sympos = 2;
+		}
 	} else {
 		return -EINVAL;
 	}
