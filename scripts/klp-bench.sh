@@ -25,11 +25,11 @@ KLP_BENCH_SELFTESTS="livepatch-bench"
 # the next timer instead of following the host clock (see BENCHMARKS.md).
 KLP_BENCH_QEMU_OPTS=${KLP_BENCH_QEMU_OPTS:--icount shift=0,sleep=off}
 KLP_BENCH_FAILED=0
-# Seconds a guest run may take before it is killed; by default 10 minutes
-# plus 30 a run: one run of every group took 507 s (Rust) and 731 s (C) of
-# host time on 2026-11-29, and three runs of the C core 4,044 s while two
-# other guests shared the host's two cores.
-KLP_BENCH_TIMEOUT=${KLP_BENCH_TIMEOUT:-}
+# KLP_BENCH_TIMEOUT, if set: seconds a guest run may take before it is
+# killed.  The default (bench_guest) is 10 minutes plus 30 a run: one run
+# of every group took 507 s (Rust) and 731 s (C) of host time on
+# 2026-11-29, and three runs of the C core 4,044 s while two other guests
+# shared the host's two cores.
 
 # measure|label|target (Rust/C at most), in the order of the table.
 KLP_BENCH_MEASURES='
