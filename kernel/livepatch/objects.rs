@@ -273,7 +273,8 @@ fn resolve_module_funcs<'a>(
         e
     };
     let mut wanted = KVVec::with_capacity(n, GFP_KERNEL).map_err(|_| nomem(ENOMEM))?;
-    let mut by_name: KVVec<usize> = KVVec::with_capacity(n, GFP_KERNEL).map_err(|_| nomem(ENOMEM))?;
+    let mut by_name: KVVec<usize> =
+        KVVec::with_capacity(n, GFP_KERNEL).map_err(|_| nomem(ENOMEM))?;
     for (i, func) in obj.funcs(lock).enumerate() {
         // `init_func` refused the functions without a name.
         let name = func.old_name().ok_or(EINVAL)?;
