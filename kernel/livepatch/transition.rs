@@ -165,22 +165,87 @@ enum Busy {
     OnStack(Name),
 }
 
-/// Whether `func`'s code (the version being left) is in `entries`.
-fn func_on_stack(lock: &KlpLock, func: &KlpFunc, entries: &[c_ulong]) -> bool {
-    let (addr, size) = if to_target(target()).is_some_and(state_plan::leaves_new) {
-        (func.new_func() as usize, func.new_size())
+/// The code of `func` that the tasks leave: its start and size.
+fn leaving(lock: &KlpLock, func: &KlpFunc) -> (usize, usize) {
+    if to_target(target()).is_some_and(state_plan::leaves_new) {
+        (func.new_func() as usize, func.new_size() as usize)
     } else {
         match ftrace::previous(lock, func) {
-            Some(prev) => (prev.new_func() as usize, prev.new_size()),
-            None => (func.old_func() as usize, func.old_size()),
+            Some(prev) => (prev.new_func() as usize, prev.new_size() as usize),
+            None => (func.old_func() as usize, func.old_size() as usize),
         }
-    };
-    entries.iter().any(|&a| a >= addr && a < addr + size)
+    }
+}
+
+/// Whether `func`'s code (the version being left) is in `entries`.
+fn func_on_stack(lock: &KlpLock, func: &KlpFunc, entries: &[c_ulong]) -> bool {
+    let (addr, size) = leaving(lock, func);
+    entries
+        .iter()
+        .any(|&a| a as usize >= addr && (a as usize) < addr + size)
+}
+
+/// The code that the tasks leave, for the stack checks of one walk: the
+/// ranges of every function of the patched objects of the transition
+/// patch, sorted by start, so that each stack entry is one binary search
+/// instead of a comparison with every function (and a site lookup for
+/// each, see [`leaving`]).  A walk holds klp_mutex: the patch, its objects
+/// and the site stacks do not change while it runs.
+struct LeftCode {
+    /// `(start, end)`, sorted by start.
+    ranges: KVVec<(usize, usize)>,
+    /// `max_end[i]`: the largest end of `ranges[..=i]`.  Ranges may
+    /// overlap (one replacement can serve several functions), so the range
+    /// just before an address does not tell alone.
+    max_end: KVVec<usize>,
+}
+
+impl LeftCode {
+    /// The ranges of the transition patch; `None` without one, or when
+    /// there is no memory for them (the checks then compare each function).
+    fn new(lock: &KlpLock) -> Option<LeftCode> {
+        let patch = patch_locked(lock)?;
+        let patched = || patch.objects(lock).filter(|o| o.patched());
+        let n = patched().map(|o| o.funcs(lock).count()).sum();
+        let mut ranges = KVVec::with_capacity(n, GFP_KERNEL).ok()?;
+        for obj in patched() {
+            for func in obj.funcs(lock) {
+                let (start, size) = leaving(lock, func);
+                ranges.push((start, start + size), GFP_KERNEL).ok()?;
+            }
+        }
+        ranges.sort_unstable_by_key(|r| r.0);
+        let mut max_end = KVVec::with_capacity(n, GFP_KERNEL).ok()?;
+        let mut max = 0;
+        for r in ranges.iter() {
+            max = max.max(r.1);
+            max_end.push(max, GFP_KERNEL).ok()?;
+        }
+        Some(LeftCode { ranges, max_end })
+    }
+
+    /// Whether one of `entries` is in the code being left.
+    fn on_stack(&self, entries: &[c_ulong]) -> bool {
+        entries.iter().any(|&a| {
+            let a = a as usize;
+            // The ranges that start at or before `a`; one of them holds
+            // `a` exactly when the largest of their ends is past it.
+            let i = self.ranges.partition_point(|r| r.0 <= a);
+            i > 0 && self.max_end[i - 1] > a
+        })
+    }
 }
 
 /// Checks the stack of a task that cannot run meanwhile and switches it;
 /// `old_name` gets the function found on the stack, for the message.
-fn check_and_switch(stopped: &mut Stopped<'_>, old_name: &mut Name) -> c_int {
+/// `left`, when the walk made it, answers whether the stack holds code
+/// being left; which function it is, the rare case, is looked up as
+/// without it.
+fn check_and_switch(
+    stopped: &mut Stopped<'_>,
+    left: Option<&LeftCode>,
+    old_name: &mut Name,
+) -> c_int {
     let task = stopped.task();
     if task.is_running_elsewhere() {
         return -(EBUSY.to_errno().abs());
@@ -196,6 +261,11 @@ fn check_and_switch(stopped: &mut Stopped<'_>, old_name: &mut Name) -> c_int {
     let Some(patch) = patch_locked(&lock) else {
         return 0;
     };
+    if left.is_some_and(|left| !left.on_stack(entries)) {
+        task.set_patch_pending(false);
+        task.set_patch_state(target());
+        return 0;
+    }
     for obj in patch.objects(&lock) {
         if !obj.patched() {
             continue;
@@ -215,15 +285,15 @@ fn check_and_switch(stopped: &mut Stopped<'_>, old_name: &mut Name) -> c_int {
 /// Tries to switch one task to the target state.  For the current task,
 /// preemption must be disabled: the scheduler hook disables it, and the
 /// walk of the threads holds the tasklist lock (the walk of the idle tasks
-/// never meets the current task).
-fn try_switch_task(task: &Task) -> bool {
+/// never meets the current task).  `left`: see [`check_and_switch`].
+fn try_switch_task(task: &Task, left: Option<&LeftCode>) -> bool {
     if task.patch_state() == target() {
         return true;
     }
     let mut old_name = Name(core::ptr::null());
     // SAFETY: preemption is disabled when `task` is current (see above);
     // `check_and_switch` stops no task itself.
-    let ret = unsafe { task.with_stopped(|t| check_and_switch(t, &mut old_name)) };
+    let ret = unsafe { task.with_stopped(|t| check_and_switch(t, left, &mut old_name)) };
     if ret == 0 {
         return true;
     }
@@ -268,7 +338,7 @@ pub(crate) extern "C" fn __klp_sched_try_switch() {
         if cur.patch_pending() {
             // TIF_PATCH_PENDING before the target state.
             fence(Ordering::Acquire);
-            try_switch_task(cur);
+            try_switch_task(cur, None);
         }
     })
 }
@@ -325,6 +395,7 @@ fn send_signals() {
 /// Tries to switch every task; completes the transition when all did, or
 /// schedules a retry.
 pub(crate) fn try_complete(lock: &mut KlpLock) {
+    let left = LeftCode::new(lock);
     let mut skip = RESUME_AT.load(Ordering::Relaxed);
     let mut skipped = 0;
     let (mut checks, mut failed, mut stopped) = (0, 0, false);
@@ -345,7 +416,7 @@ pub(crate) fn try_complete(lock: &mut KlpLock) {
                     return false;
                 }
                 checks += 1;
-                if !try_switch_task(t) {
+                if !try_switch_task(t, left.as_ref()) {
                     failed += 1;
                     if let Kind::Idle(cpu, _) = kind {
                         // An idle task switches in its loop: make it go round.
