@@ -15,6 +15,7 @@
 # message of the step's single patch.
 series_steps() {
 	step "0007" "" </dev/null
+	step "0008" "" </dev/null
 	step "0003" "" </dev/null
 	step "0002" "" </dev/null
 	step "0001" "kernel/livepatch" <<'MSG'

@@ -168,11 +168,11 @@ enum Busy {
 /// The code of `func` that the tasks leave: its start and size.
 fn leaving(lock: &KlpLock, func: &KlpFunc) -> (usize, usize) {
     if to_target(target()).is_some_and(state_plan::leaves_new) {
-        (func.new_func() as usize, func.new_size() as usize)
+        (func.new_func() as usize, func.new_size())
     } else {
         match ftrace::previous(lock, func) {
-            Some(prev) => (prev.new_func() as usize, prev.new_size() as usize),
-            None => (func.old_func() as usize, func.old_size() as usize),
+            Some(prev) => (prev.new_func() as usize, prev.new_size()),
+            None => (func.old_func() as usize, func.old_size()),
         }
     }
 }
@@ -180,9 +180,7 @@ fn leaving(lock: &KlpLock, func: &KlpFunc) -> (usize, usize) {
 /// Whether `func`'s code (the version being left) is in `entries`.
 fn func_on_stack(lock: &KlpLock, func: &KlpFunc, entries: &[c_ulong]) -> bool {
     let (addr, size) = leaving(lock, func);
-    entries
-        .iter()
-        .any(|&a| a as usize >= addr && (a as usize) < addr + size)
+    entries.iter().any(|&a| a >= addr && a < addr + size)
 }
 
 /// The code that the tasks leave, for the stack checks of one walk: the
@@ -227,7 +225,6 @@ impl LeftCode {
     /// Whether one of `entries` is in the code being left.
     fn on_stack(&self, entries: &[c_ulong]) -> bool {
         entries.iter().any(|&a| {
-            let a = a as usize;
             // The ranges that start at or before `a`; one of them holds
             // `a` exactly when the largest of their ends is past it.
             let i = self.ranges.partition_point(|r| r.0 <= a);
