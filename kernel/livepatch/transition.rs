@@ -190,12 +190,11 @@ fn func_on_stack(lock: &KlpLock, func: &KlpFunc, entries: &[c_ulong]) -> bool {
 /// each, see [`leaving`]).  A walk holds klp_mutex: the patch, its objects
 /// and the site stacks do not change while it runs.
 struct LeftCode {
-    /// `(start, end)`, sorted by start.
+    /// `(start, max_end)` of each range, sorted by start, where `max_end`
+    /// is the largest end of this range and those before it.  Ranges may
+    /// overlap (one replacement can serve several functions), so the end
+    /// of the range just before an address does not tell alone.
     ranges: KVVec<(usize, usize)>,
-    /// `max_end[i]`: the largest end of `ranges[..=i]`.  Ranges may
-    /// overlap (one replacement can serve several functions), so the range
-    /// just before an address does not tell alone.
-    max_end: KVVec<usize>,
 }
 
 impl LeftCode {
@@ -213,13 +212,12 @@ impl LeftCode {
             }
         }
         ranges.sort_unstable_by_key(|r| r.0);
-        let mut max_end = KVVec::with_capacity(n, GFP_KERNEL).ok()?;
-        let mut max = 0;
-        for r in ranges.iter() {
-            max = max.max(r.1);
-            max_end.push(max, GFP_KERNEL).ok()?;
+        let mut max_end = 0;
+        for r in ranges.iter_mut() {
+            max_end = max_end.max(r.1);
+            r.1 = max_end;
         }
-        Some(LeftCode { ranges, max_end })
+        Some(LeftCode { ranges })
     }
 
     /// Whether one of `entries` is in the code being left.
@@ -228,7 +226,7 @@ impl LeftCode {
             // The ranges that start at or before `a`; one of them holds
             // `a` exactly when the largest of their ends is past it.
             let i = self.ranges.partition_point(|r| r.0 <= a);
-            i > 0 && self.max_end[i - 1] > a
+            i > 0 && self.ranges[i - 1].1 > a
         })
     }
 }
@@ -258,19 +256,16 @@ fn check_and_switch(
     let Some(patch) = patch_locked(&lock) else {
         return 0;
     };
-    if left.is_some_and(|left| !left.on_stack(entries)) {
-        task.set_patch_pending(false);
-        task.set_patch_state(target());
-        return 0;
-    }
-    for obj in patch.objects(&lock) {
-        if !obj.patched() {
-            continue;
-        }
-        for func in obj.funcs(&lock) {
-            if func_on_stack(&lock, func, entries) {
-                *old_name = func.display_name();
-                return -(bindings::EADDRINUSE as c_int);
+    if left.is_none_or(|left| left.on_stack(entries)) {
+        for obj in patch.objects(&lock) {
+            if !obj.patched() {
+                continue;
+            }
+            for func in obj.funcs(&lock) {
+                if func_on_stack(&lock, func, entries) {
+                    *old_name = func.display_name();
+                    return -(bindings::EADDRINUSE as c_int);
+                }
             }
         }
     }
