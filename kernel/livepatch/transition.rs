@@ -256,7 +256,13 @@ fn check_and_switch(
     let Some(patch) = patch_locked(&lock) else {
         return 0;
     };
-    if left.is_none_or(|left| left.on_stack(entries)) {
+    // Without the walk's ranges, or when they hold an entry, look for the
+    // function on the stack.
+    let maybe_on_stack = match left {
+        Some(left) => left.on_stack(entries),
+        None => true,
+    };
+    if maybe_on_stack {
         for obj in patch.objects(&lock) {
             if !obj.patched() {
                 continue;
