@@ -9,19 +9,20 @@
 //! patch that goes away one more, instead of one registration (and one
 //! RCU-tasks wait on teardown) per function.
 //!
-//! On every call of a patched function the glue's notrace handler takes
-//! ftrace's recursion lock (which also disables preemption) and asks
-//! [`klp_rust_target`] where the call goes: the newest function of the
-//! site, or during a transition the one that matches the calling task's
-//! patch state.  The lookup takes no lock and allocates nothing: sites are
-//! found in a fixed hash table read under RCU (a preemption-disabled
-//! region), and a removed site is freed after a grace period.
-//!
 //! Each site caches where its calls go while its newest function is not in
 //! transition (`Site::fast`), recomputed under klp_mutex whenever its stack
-//! or that function's transition flag changes; the handler then reads one
-//! word after the lookup, and reads the stack and the task's state only
-//! during a transition of the site's newest function.
+//! or that function's transition flag changes.
+//!
+//! On every call of a patched function the glue's notrace handler takes
+//! ftrace's recursion lock (which also disables preemption), finds the site
+//! in the glue's fixed hash table of sites, read under RCU, and reads that
+//! word: outside transitions that is all.  The lookup and the read are C,
+//! inline in the handler, because a call into Rust would cost more than
+//! both (rustc cannot inline across the languages); what they read is
+//! written here, and a removed site is freed after a grace period.  While
+//! the newest function of the site is in transition the handler asks
+//! `klp_rust_target_slow()`, which reads the stack and the calling task's
+//! patch state.
 
 use crate::handles::{KlpFunc, KlpObject, KlpPatch};
 use crate::list::{self, container_of};
@@ -33,7 +34,8 @@ use kernel::error::{code::*, Error, Result};
 use kernel::ffi::c_ulong;
 use kernel::prelude::*;
 
-/// One patched address.
+/// One patched address.  The first three fields are the
+/// `struct klp_site_head` of `klp_glue.h`, which the glue's handler reads.
 #[repr(C)]
 struct Site {
     /// Next site of the hash bucket; published with release ordering.
@@ -51,25 +53,28 @@ struct Site {
     rcu: bindings::callback_head,
 }
 
-const SITE_BITS: u32 = 12;
+// The layout of `struct klp_site_head`.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(offset_of!(Site, next) == 0);
+    assert!(offset_of!(Site, ip) == size_of::<usize>());
+    assert!(offset_of!(Site, fast) == 2 * size_of::<usize>());
+};
 
-/// `Site::fast` when the handler must read the stack (1 is no function's
-/// address).
+/// `Site::fast` when the handler must read the stack (`KLP_SITE_SLOW`; 1
+/// is no function's address).
 const SLOW: usize = 1;
-
-/// The sites, by address: singly linked buckets.  Changed under klp_mutex,
-/// read by the handler under RCU.
-static SITES: [AtomicPtr<Site>; 1 << SITE_BITS] =
-    [const { AtomicPtr::new(core::ptr::null_mut()) }; 1 << SITE_BITS];
 
 /// How many sites exist, and so whether the ops is registered with ftrace.
 static NR_SITES: Locked<usize> = Locked::new(0);
 
+/// The glue's hash bucket of `ip`: singly linked sites, changed under
+/// klp_mutex, read by the handler under RCU.
 fn bucket(ip: c_ulong) -> &'static AtomicPtr<Site> {
-    // hash_64() of the address, as the kernel's hash_long().
-    const GOLDEN_RATIO_64: u64 = 0x61c8_8646_80b5_83eb;
-    let h = (ip as u64).wrapping_mul(GOLDEN_RATIO_64) >> (64 - SITE_BITS);
-    &SITES[h as usize]
+    // SAFETY: the glue returns an element of its static array of bucket
+    // heads, pointers that it only reads with READ_ONCE() semantics
+    // (rcu_dereference_raw()); `Site` begins with its `klp_site_head`.
+    unsafe { AtomicPtr::from_ptr(glue::klp_glue_site_bucket(ip).cast()) }
 }
 
 /// The site of `ip`.  The caller holds klp_mutex or is in an RCU read-side
@@ -102,36 +107,20 @@ fn handler_bug(what: &str) {
     }
 }
 
-/// Where a call of the patched function at `ip` goes: the address of the
-/// function to run instead, or 0 to run the original.
+/// Where a call of the patched function of `site` goes while the newest
+/// function of the site is in transition (its `fast` is [`SLOW`]): the
+/// address of the function to run instead, or 0 to run the original.  The
+/// calling task's patch state decides.
 ///
 /// Called by the glue's ftrace handler, with ftrace's recursion lock held
-/// and preemption disabled, on every call of every patched function.
+/// and preemption disabled.  The handles and accessors used here are all
+/// inlined: the loads, fences and branches are those of the raw-pointer
+/// code they replace.
 #[no_mangle]
-pub(crate) extern "C" fn klp_rust_target(ip: c_ulong) -> c_ulong {
-    let site = find_site(ip);
-    if site.is_null() {
-        // The site went away while this call was on its way.
-        return 0;
-    }
-    // SAFETY: the site is live (see `find_site`).  Acquire pairs with
-    // `refresh`: the value is no older than the stack it was computed from.
-    let fast = unsafe { (*site).fast.load(Ordering::Acquire) };
-    if fast != SLOW {
-        return fast as c_ulong;
-    }
-    target_in_transition(site)
-}
-
-/// The handler's path while the newest function of `site` is in
-/// transition: the calling task's patch state decides.
-///
-/// The handles and accessors used here are all inlined: the loads, fences
-/// and branches are those of the raw-pointer code they replace.
-#[inline(never)]
-fn target_in_transition(site: *mut Site) -> c_ulong {
-    // SAFETY: the site is live (see `find_site`): its stack is a list read
-    // under RCU (the handler runs with preemption disabled).
+extern "C" fn klp_rust_target_slow(site: *mut Site) -> c_ulong {
+    // SAFETY: the handler found the site in its bucket under RCU: it stays
+    // allocated (freed a grace period after it is unlinked); its stack is a
+    // list read under RCU (the handler runs with preemption disabled).
     let (head, mut node) = unsafe {
         let head = &raw mut (*site).func_stack;
         (head, list::first_rcu(head))

@@ -78,26 +78,63 @@ notrace struct task_struct *klp_glue_current(void)
 	return current;
 }
 
+/* The sites, by address: singly linked buckets, read under RCU-sched. */
+static struct klp_site_head __rcu *klp_glue_sites[1 << KLP_SITE_BITS];
+
+notrace struct klp_site_head __rcu **klp_glue_site_bucket(unsigned long ip)
+{
+	return &klp_glue_sites[hash_long(ip, KLP_SITE_BITS)];
+}
+
 /*
- * The ftrace handler of every patched function.  The Rust core decides where
- * the call goes (klp_rust_target()); the recursion lock, which also disables
- * preemption for the core's lockless lookup, and the change of the return
- * address are inline helpers of ftrace, so they stay here.
+ * The handler's path while the newest function of @site is in transition:
+ * the Rust core decides by the task's patch state.  Out of line, and
+ * reached by a tail call, so that the common path saves no registers.
+ */
+static noinline notrace void klp_glue_handler_slow(struct klp_site_head *site,
+						   struct ftrace_regs *fregs,
+						   int bit)
+{
+	unsigned long target = klp_rust_target_slow(site);
+
+	if (target)
+		ftrace_regs_set_instruction_pointer(fregs, target);
+	ftrace_test_recursion_unlock(bit);
+}
+
+/*
+ * The ftrace handler of every patched function.  The recursion lock also
+ * disables preemption, which makes the handler an RCU-sched reader of the
+ * sites.  The lookup and the read of the site's cached target are here,
+ * inline, because a call into Rust costs more than they do; the Rust core
+ * computes that target.  No site: it went away while this call was on its
+ * way, and the original function runs.
  */
 static notrace void klp_glue_ftrace_handler(unsigned long ip,
 					    unsigned long parent_ip,
 					    struct ftrace_ops *fops,
 					    struct ftrace_regs *fregs)
 {
+	struct klp_site_head *site;
 	unsigned long target;
 	int bit;
 
 	bit = ftrace_test_recursion_trylock(ip, parent_ip);
 	if (WARN_ON_ONCE(bit < 0))
 		return;
-	target = klp_rust_target(ip);
-	if (target)
-		ftrace_regs_set_instruction_pointer(fregs, target);
+	site = rcu_dereference_raw(*klp_glue_site_bucket(ip));
+	while (site && site->ip != ip)
+		site = rcu_dereference_raw(site->next);
+	if (site) {
+		/* Pairs with the release store of the Rust core. */
+		target = smp_load_acquire(&site->fast);
+		if (likely(target > KLP_SITE_SLOW)) {
+			ftrace_regs_set_instruction_pointer(fregs, target);
+		} else if (target == KLP_SITE_SLOW) {
+			klp_glue_handler_slow(site, fregs, bit);
+			return;
+		}
+	}
 	ftrace_test_recursion_unlock(bit);
 }
 

@@ -12,10 +12,28 @@
 #include <linux/sched.h>
 #include <linux/workqueue.h>
 
+/*
+ * The start of a patched address (a site) as the ftrace handler sees it; the
+ * Rust core's site (kernel/livepatch/ftrace.rs) begins with the same fields
+ * and is the only writer, under klp_mutex.  @fast is where calls go while
+ * the newest function of the site is not in transition: its new function,
+ * 0 for the original, or KLP_SITE_SLOW to ask klp_rust_target_slow().
+ */
+struct klp_site_head {
+	struct klp_site_head __rcu *next;
+	unsigned long ip;
+	unsigned long fast;
+};
+
+#define KLP_SITE_BITS	12
+#define KLP_SITE_SLOW	1UL
+
+struct klp_site_head __rcu **klp_glue_site_bucket(unsigned long ip);
+
 /* Defined in Rust. */
 int klp_rust_init(void);
 void klp_rust_transition_work(struct work_struct *work);
-unsigned long klp_rust_target(unsigned long ip);
+unsigned long klp_rust_target_slow(struct klp_site_head *site);
 
 void klp_glue_cond_resched(bool enable);
 struct task_struct *klp_glue_current(void);

@@ -23,6 +23,7 @@ pub(crate) mod glue {
         pub(crate) fn klp_glue_cond_resched(enable: bool);
         pub(crate) fn klp_glue_current() -> *mut bindings::task_struct;
         pub(crate) fn klp_glue_fops() -> *mut bindings::ftrace_ops;
+        pub(crate) fn klp_glue_site_bucket(ip: c_ulong) -> *mut *mut c_void;
         pub(crate) fn klp_glue_patch_pending(task: *mut bindings::task_struct) -> bool;
         pub(crate) fn klp_glue_set_patch_pending(task: *mut bindings::task_struct, pending: bool);
         pub(crate) fn klp_glue_test_and_clear_patch_pending(
