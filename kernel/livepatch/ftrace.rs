@@ -110,14 +110,14 @@ fn handler_bug(what: &str) {
 /// Where a call of the patched function of `site` goes while the newest
 /// function of the site is in transition (its `fast` is [`SLOW`]): the
 /// address of the function to run instead, or 0 to run the original.  The
-/// calling task's patch state decides.
+/// patch state of `task`, the calling task, decides.
 ///
 /// Called by the glue's ftrace handler, with ftrace's recursion lock held
 /// and preemption disabled.  The handles and accessors used here are all
 /// inlined: the loads, fences and branches are those of the raw-pointer
 /// code they replace.
 #[no_mangle]
-extern "C" fn klp_rust_target_slow(site: *mut Site) -> c_ulong {
+extern "C" fn klp_rust_target_slow(site: *mut Site, task: *mut bindings::task_struct) -> c_ulong {
     // SAFETY: the handler found the site in its bucket under RCU: it stays
     // allocated (freed a grace period after it is unlinked); its stack is a
     // list read under RCU (the handler runs with preemption disabled).
@@ -140,8 +140,8 @@ extern "C" fn klp_rust_target_slow(site: *mut Site) -> c_ulong {
         // Order func->transition before task->patch_state (see
         // klp_update_patch_state and __klp_disable_patch in the C core).
         fence(Ordering::Acquire);
-        let task = transition::to_target(sys::patch_state(sys::current()));
-        if !state_plan::runs_top(true, task) {
+        let state = transition::to_target(sys::patch_state(task));
+        if !state_plan::runs_top(true, state) {
             // The task still runs the previous version: the next one
             // on the stack, or the original function when none.
             // SAFETY: as above, `node` is on the stack.

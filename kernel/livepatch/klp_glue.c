@@ -95,7 +95,7 @@ static noinline notrace void klp_glue_handler_slow(struct klp_site_head *site,
 						   struct ftrace_regs *fregs,
 						   int bit)
 {
-	unsigned long target = klp_rust_target_slow(site);
+	unsigned long target = klp_rust_target_slow(site, current);
 
 	if (target)
 		ftrace_regs_set_instruction_pointer(fregs, target);

@@ -33,7 +33,8 @@ struct klp_site_head __rcu **klp_glue_site_bucket(unsigned long ip);
 /* Defined in Rust. */
 int klp_rust_init(void);
 void klp_rust_transition_work(struct work_struct *work);
-unsigned long klp_rust_target_slow(struct klp_site_head *site);
+unsigned long klp_rust_target_slow(struct klp_site_head *site,
+				   struct task_struct *task);
 
 void klp_glue_cond_resched(bool enable);
 struct task_struct *klp_glue_current(void);
