@@ -8,13 +8,16 @@
 # patch keeps a patching transition from completing; one that entered the
 # patched function keeps an unpatching transition from completing.
 #
-# - patching blocked: another patch (test_klp_core_stack1/2) can neither
-#   be enabled nor disabled meanwhile (EBUSY); the transition signals the
+# - patching blocked: each task runs the versions of its own patch state
+#   (the worker the original a(), a new task the patched one); another
+#   patch (test_klp_core_stack1/2) can neither be enabled nor disabled
+#   meanwhile (EBUSY); the transition signals the
 #   remaining tasks after 15 tries (6.12 has no "signal" attribute),
 #   `force` completes it; the patch module keeps no extra reference and
 #   can be removed later;
 # - patching blocked, reversed by writing 0 to enabled;
-# - unpatching blocked, reversed by writing 1 to enabled;
+# - unpatching blocked (the worker runs the patched a(), a new task the
+#   original), reversed by writing 1 to enabled;
 # - patching blocked with 600 more tasks than usual (several walks of the
 #   tasks per sweep in the Rust core), completed when the worker leaves;
 # - unpatching blocked and forced: the core keeps the module's reference,
@@ -74,6 +77,19 @@ stop_busy() {
 	loop_until '[[ $(cat "$PARAMS/busy") == 0 ]]' || die "the worker still runs"
 }
 
+# expect_worker(value) - what a() returns to the busy worker: the version
+# that the worker's own patch state selects.  The last value is cleared
+# first, so that it is one the worker got from now on.
+expect_worker() {
+	local got
+
+	echo 0 > "$PARAMS/seen"
+	loop_until '[[ $(cat "$PARAMS/seen") != - ]]' ||
+		die "the worker did not call a() again"
+	got=$(cat "$PARAMS/seen")
+	[[ "$got" == "$1" ]] || die "a() returned '$got' to the worker, expected '$1'"
+}
+
 # expect_blocked(enabled) - the transition runs and does not complete
 expect_blocked() {
 	check_sysfs_value $MOD_LIVEPATCH transition 1
@@ -116,6 +132,10 @@ check_sysfs_rights $MOD_LIVEPATCH force "--w-------"
 # 6.12 signals the remaining tasks by itself after 15 tries.
 wait_log "livepatch: signaling remaining tasks"
 check_sysfs_value $MOD_LIVEPATCH transition 1
+# Meanwhile each task runs the versions of its own patch state: the
+# worker, which cannot switch, the original a(); a new task the patch's.
+expect_worker a
+expect_state "busy b2 c d2"
 # A livepatch module taints the kernel (K, bit 15); forcing adds nothing.
 taint=$(cat /proc/sys/kernel/tainted)
 (( taint & (1 << 15) )) || die "no livepatch taint: $taint"
@@ -223,6 +243,9 @@ expect_state "busy b c d"
 start_busy "$NEW_BUSY"
 write 0 "$LP_DIR/enabled"
 expect_blocked 0
+# The worker still runs the patch's a(), a new task the original.
+expect_worker busy
+expect_state "a b c d"
 write 1 "$LP_DIR/enabled"
 loop_until 'grep -q "^0$" "$LP_DIR/transition"' ||
 	die "the reversed transition did not complete"

@@ -2,8 +2,8 @@
 /*
  * Livepatch of test_klp_core_target for the transition tests: a() returns
  * "busy", and test_klp_core_target_busy() is replaced by a function that
- * waits the same way but logs under this module's name, so that the log
- * shows which version a worker runs.
+ * waits (and probes a()) the same way but logs under this module's name,
+ * so that the log shows which version a worker runs.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -13,16 +13,20 @@
 #include <linux/delay.h>
 #include <linux/livepatch.h>
 
+#include "test_klp_core_target.h"
+
 static const char *test_klp_core_busy_a(void)
 {
 	return "busy";
 }
 
-static void test_klp_core_busy_wait(const bool *block)
+static void test_klp_core_busy_wait(struct test_klp_core_worker *w)
 {
 	pr_info("patched busy function: enter\n");
-	while (READ_ONCE(*block))
+	while (READ_ONCE(w->block)) {
+		WRITE_ONCE(w->seen, w->probe());
 		msleep(20);
+	}
 	pr_info("patched busy function: exit\n");
 }
 

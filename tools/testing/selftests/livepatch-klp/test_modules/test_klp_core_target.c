@@ -9,7 +9,9 @@
  * - writing 1 to .../parameters/busy starts a work item that sits in
  *   test_klp_core_target_busy() until .../parameters/block is 0, so that
  *   a transition cannot move that worker (it is on the stack of whatever
- *   version of the function was current when the work started).
+ *   version of the function was current when the work started);
+ * - .../parameters/seen reads what test_klp_core_target_a() last returned
+ *   to that worker while it waited ("-" for nothing yet; a write clears it).
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -50,24 +52,31 @@ noinline const char *test_klp_core_target_d(void)
 }
 
 /*
- * Waits while *block is set.  The livepatches replace it by a function of
- * the same behaviour that logs under its own module's name.
+ * Waits while w->block is set, calling w->probe() every 20 ms.  The
+ * livepatches replace it by a function of the same behaviour that logs
+ * under its own module's name.
  */
-noinline void test_klp_core_target_busy(const bool *block)
+noinline void test_klp_core_target_busy(struct test_klp_core_worker *w)
 {
 	pr_info("original busy function: enter\n");
-	while (READ_ONCE(*block))
+	while (READ_ONCE(w->block)) {
+		WRITE_ONCE(w->seen, w->probe());
 		msleep(20);
+	}
 	pr_info("original busy function: exit\n");
 }
 
-static bool block;
-module_param(block, bool, 0644);
+/* Called through a pointer: ftrace sees the call all the same. */
+static struct test_klp_core_worker worker = {
+	.probe = test_klp_core_target_a,
+};
+
+module_param_named(block, worker.block, bool, 0644);
 MODULE_PARM_DESC(block, "keep the busy worker waiting (default: false)");
 
 static void busy_work_fn(struct work_struct *work)
 {
-	test_klp_core_target_busy(&block);
+	test_klp_core_target_busy(&worker);
 }
 
 static DECLARE_WORK(busy_work, busy_work_fn);
@@ -80,7 +89,10 @@ static int busy_set(const char *val, const struct kernel_param *kp)
 	ret = kstrtobool(val, &start);
 	if (ret)
 		return ret;
-	if (start && !schedule_work(&busy_work))
+	if (!start)
+		return 0;
+	WRITE_ONCE(worker.seen, NULL);
+	if (!schedule_work(&busy_work))
 		return -EBUSY;
 	return 0;
 }
@@ -97,6 +109,27 @@ static const struct kernel_param_ops busy_ops = {
 
 module_param_cb(busy, &busy_ops, NULL, 0644);
 MODULE_PARM_DESC(busy, "write 1 to start the busy worker");
+
+static int seen_set(const char *val, const struct kernel_param *kp)
+{
+	WRITE_ONCE(worker.seen, NULL);
+	return 0;
+}
+
+static int seen_get(char *buf, const struct kernel_param *kp)
+{
+	const char *seen = READ_ONCE(worker.seen);
+
+	return sysfs_emit(buf, "%s\n", seen ? seen : "-");
+}
+
+static const struct kernel_param_ops seen_ops = {
+	.set = seen_set,
+	.get = seen_get,
+};
+
+module_param_cb(seen, &seen_ops, NULL, 0644);
+MODULE_PARM_DESC(seen, "what a() last returned to the busy worker");
 
 static int state_get(char *buf, const struct kernel_param *kp)
 {
@@ -120,7 +153,7 @@ static int __init test_klp_core_target_init(void)
 
 static void __exit test_klp_core_target_exit(void)
 {
-	WRITE_ONCE(block, false);
+	WRITE_ONCE(worker.block, false);
 	flush_work(&busy_work);
 	pr_info("unloaded\n");
 }

@@ -12,6 +12,18 @@ const char *test_klp_core_target_a(void);
 const char *test_klp_core_target_b(void);
 const char *test_klp_core_target_c(void);
 const char *test_klp_core_target_d(void);
-void test_klp_core_target_busy(const bool *block);
+
+/*
+ * What the busy worker waits on: it waits while @block is set, and
+ * meanwhile stores in @seen what @probe (test_klp_core_target_a())
+ * returns to it: the version of a() that the worker's own calls reach.
+ */
+struct test_klp_core_worker {
+	bool block;
+	const char *(*probe)(void);
+	const char *seen;
+};
+
+void test_klp_core_target_busy(struct test_klp_core_worker *w);
 
 #endif
