@@ -9,32 +9,32 @@
 //! patch that goes away one more, instead of one registration (and one
 //! RCU-tasks wait on teardown) per function.
 //!
-//! Each site caches where its calls go while its newest function is not in
-//! transition (`Site::fast`), recomputed under klp_mutex whenever its stack
-//! or that function's transition flag changes.
+//! Each site holds where its calls go, recomputed under klp_mutex whenever
+//! its stack or the transition flag of its newest function changes: one
+//! target while that function is not in transition (`Site::fast`), and
+//! while it is, one for each patch state a task can be in (`Site::trans`),
+//! as the consistency model says (`state_plan::runs_top`).
 //!
 //! On every call of a patched function the glue's notrace handler takes
 //! ftrace's recursion lock (which also disables preemption), finds the site
-//! in the glue's fixed hash table of sites, read under RCU, and reads that
-//! word: outside transitions that is all.  The lookup and the read are C,
-//! inline in the handler, because a call into Rust would cost more than
-//! both (rustc cannot inline across the languages); what they read is
-//! written here, and a removed site is freed after a grace period.  While
-//! the newest function of the site is in transition the handler asks
-//! `klp_rust_target_slow()`, which reads the stack and the calling task's
-//! patch state.
+//! in the glue's fixed hash table of sites, read under RCU, and reads the
+//! target: `fast`, or during a transition the entry of `trans` for the
+//! calling task's patch state.  The lookup and the reads are C, inline in
+//! the handler, because a call into Rust would cost more than they do
+//! (rustc cannot inline across the languages); everything they read is
+//! written here, and a removed site is freed after a grace period.
 
 use crate::handles::{KlpFunc, KlpObject, KlpPatch};
 use crate::list::{self, container_of};
-use crate::sys::{self, glue, KlpLock, Locked, Name};
+use crate::sys::{glue, KlpLock, Locked, Name};
 use crate::{state_plan, transition};
-use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use kernel::bindings;
 use kernel::error::{code::*, Error, Result};
-use kernel::ffi::c_ulong;
+use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
 
-/// One patched address.  The first three fields are the
+/// One patched address.  The fields up to `trans` are the
 /// `struct klp_site_head` of `klp_glue.h`, which the glue's handler reads.
 #[repr(C)]
 struct Site {
@@ -44,9 +44,12 @@ struct Site {
     ip: c_ulong,
     /// Where every call goes while the newest function is not in
     /// transition: its `new_func`, or 0 (the original) for a nop; [`SLOW`]
-    /// sends the handler to the stack.  Written under klp_mutex with
-    /// release ordering after the change it reflects.
+    /// while it is in transition.  Written under klp_mutex with release
+    /// ordering after the change it reflects (and after `trans`).
     fast: AtomicUsize,
+    /// Where a task's calls go while the newest function is in transition,
+    /// by the task's `patch_state` - `KLP_TRANSITION_IDLE`.
+    trans: [AtomicUsize; 3],
     /// `klp_func.stack_node`s, newest first.
     func_stack: bindings::list_head,
     /// For freeing after a grace period.
@@ -59,10 +62,11 @@ const _: () = {
     assert!(offset_of!(Site, next) == 0);
     assert!(offset_of!(Site, ip) == size_of::<usize>());
     assert!(offset_of!(Site, fast) == 2 * size_of::<usize>());
+    assert!(offset_of!(Site, trans) == 3 * size_of::<usize>());
 };
 
-/// `Site::fast` when the handler must read the stack (`KLP_SITE_SLOW`; 1
-/// is no function's address).
+/// `Site::fast` when the handler must look at the calling task's patch
+/// state (`KLP_SITE_SLOW`; 1 is no function's address).
 const SLOW: usize = 1;
 
 /// How many sites exist, and so whether the ops is registered with ftrace.
@@ -98,66 +102,16 @@ fn find_site(ip: c_ulong) -> *mut Site {
 /// Initialisation at boot: nothing to do, the table is static.
 pub(crate) fn init() {}
 
-static HANDLER_WARNED: AtomicBool = AtomicBool::new(false);
+/// The patch states a task can be in, in the order of `Site::trans`.
+const TASK_STATES: [c_int; 3] = [
+    bindings::KLP_TRANSITION_IDLE,
+    bindings::KLP_TRANSITION_UNPATCHED as c_int,
+    bindings::KLP_TRANSITION_PATCHED as c_int,
+];
 
-#[cold]
-fn handler_bug(what: &str) {
-    if !HANDLER_WARNED.swap(true, Ordering::Relaxed) {
-        pr_err!("ftrace handler: {}\n", what);
-    }
-}
-
-/// Where a call of the patched function of `site` goes while the newest
-/// function of the site is in transition (its `fast` is [`SLOW`]): the
-/// address of the function to run instead, or 0 to run the original.  The
-/// patch state of `task`, the calling task, decides.
-///
-/// Called by the glue's ftrace handler, with ftrace's recursion lock held
-/// and preemption disabled.  The handles and accessors used here are all
-/// inlined: the loads, fences and branches are those of the raw-pointer
-/// code they replace.
-#[no_mangle]
-extern "C" fn klp_rust_target_slow(site: *mut Site, task: *mut bindings::task_struct) -> c_ulong {
-    // SAFETY: the handler found the site in its bucket under RCU: it stays
-    // allocated (freed a grace period after it is unlinked); its stack is a
-    // list read under RCU (the handler runs with preemption disabled).
-    let (head, mut node) = unsafe {
-        let head = &raw mut (*site).func_stack;
-        (head, list::first_rcu(head))
-    };
-    if node.is_null() || node == head {
-        handler_bug("empty function stack");
-        return 0;
-    }
-    // SAFETY: `node` is on the stack of the site: the `stack_node` of a
-    // function, which stays valid until a synchronize_transition() after
-    // it is removed, so for this whole preemption-disabled call.
-    let mut func = unsafe { KlpFunc::from_stack_node(node) };
-    // Order the func_stack read before the func->transition read
-    // (the writer orders them in init_transition/patch_func).
-    fence(Ordering::Acquire);
-    if func.transition_once() {
-        // Order func->transition before task->patch_state (see
-        // klp_update_patch_state and __klp_disable_patch in the C core).
-        fence(Ordering::Acquire);
-        let state = transition::to_target(sys::patch_state(task));
-        if !state_plan::runs_top(true, state) {
-            // The task still runs the previous version: the next one
-            // on the stack, or the original function when none.
-            // SAFETY: as above, `node` is on the stack.
-            node = unsafe { list::next_rcu(node) };
-            if node == head {
-                return 0;
-            }
-            // SAFETY: as above, for the next entry of the stack.
-            func = unsafe { KlpFunc::from_stack_node(node) };
-        }
-    }
-    func.call_target() as c_ulong
-}
-
-/// Recomputes `Site::fast` after the stack of `site` or the transition
-/// flag of its newest function changed.
+/// Recomputes the targets of `site` after its stack or the transition flag
+/// of its newest function changed.  An empty stack (only while the site is
+/// set up, before the filter update) sends every call to the original.
 fn refresh(_lock: &KlpLock, site: *mut Site) {
     // SAFETY: `site` is a live site; klp_mutex is held (`_lock`): its stack
     // does not change meanwhile.
@@ -165,20 +119,34 @@ fn refresh(_lock: &KlpLock, site: *mut Site) {
         let head = &raw mut (*site).func_stack;
         (head, (*head).next)
     };
-    let fast = if node == head {
-        SLOW
+    let (top, prev, in_transition) = if node == head {
+        (0, 0, false)
     } else {
         // SAFETY: as above; the entries of the stack are the functions of
         // registered patches, whose flags change only under the mutex.
         let f = unsafe { KlpFunc::from_stack_node(node) };
-        if f.transition() {
-            SLOW
+        // SAFETY: as above, for the next entry.
+        let next = unsafe { (*node).next };
+        let prev = if next == head {
+            0
         } else {
-            f.call_target()
-        }
+            // SAFETY: as above.
+            unsafe { KlpFunc::from_stack_node(next) }.call_target()
+        };
+        (f.call_target(), prev, f.transition())
     };
-    // SAFETY: as above.
-    unsafe { (*site).fast.store(fast, Ordering::Release) };
+    // SAFETY: as above.  A handler that read an older `fast` may see these
+    // stores: each entry is a target that the state it stands for runs
+    // before or after the change (the functions stay until a
+    // synchronize_transition() after they leave the stack).
+    unsafe {
+        for (slot, state) in (*site).trans.iter().zip(TASK_STATES) {
+            let runs_top = state_plan::runs_top(true, transition::to_target(state));
+            slot.store(if runs_top { top } else { prev }, Ordering::Relaxed);
+        }
+        let fast = if in_transition { SLOW } else { top };
+        (*site).fast.store(fast, Ordering::Release);
+    }
 }
 
 /// Updates the handler's shortcut after the transition flag of `func`
@@ -457,8 +425,8 @@ fn link_funcs<'a>(lock: &KlpLock, funcs: impl Iterator<Item = &'a KlpFunc> + Clo
             }
             // SAFETY: the site is ours until published; klp_mutex held.
             unsafe {
+                // Zeroed: every call to the original until `refresh`.
                 (*site).ip = ip;
-                (*site).fast.store(SLOW, Ordering::Relaxed);
                 list::init(&raw mut (*site).func_stack);
                 let b = bucket(ip);
                 (*site)

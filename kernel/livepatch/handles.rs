@@ -460,9 +460,6 @@ impl KlpFunc {
 
     /// The handle of the function whose `stack_node` is at `node`.
     ///
-    /// Always inlined: the ftrace handler uses it on every call of a
-    /// patched function.
-    ///
     /// # Safety
     /// `node` must be the `stack_node` field of a function that satisfies
     /// the requirements of [`KlpFunc::from_raw`] for `'a`.
@@ -576,9 +573,10 @@ impl KlpFunc {
     }
 
     /// Puts the function in transition or takes it out, with the single
-    /// store of `WRITE_ONCE()`: the ftrace handler reads the flag without
-    /// the mutex.  The ordering against the tasks' states is the caller's
-    /// (see `crate::transition`).
+    /// store of `WRITE_ONCE()`.  The ftrace handler does not read the flag:
+    /// it reads the targets that `crate::ftrace` computes from it, which the
+    /// caller updates; the ordering against the tasks' states is the
+    /// caller's (see `crate::transition`).
     pub(crate) fn set_transition(&self, _lock: &KlpLock, on: bool) {
         // SAFETY: by the type invariant; klp_mutex is held (`_lock`), which
         // serialises the writers of the field; lockless readers use a
@@ -601,30 +599,10 @@ impl KlpFunc {
         unsafe { (*self.as_raw()).patched = patched };
     }
 
-    /// Whether the function is in transition, read once (`READ_ONCE()`),
-    /// for the ftrace handler, which runs without the mutex; the ordering
-    /// is the caller's.
-    ///
-    /// Always inlined, and without [`KlpFunc::as_raw`], so that the handler
-    /// does exactly one load and calls nothing.
-    #[inline(always)]
-    pub(crate) fn transition_once(&self) -> bool {
-        let p = (self as *const Self).cast::<bindings::klp_func>();
-        // SAFETY: by the type invariant; `KlpFunc` is a transparent wrapper
-        // of the C structure, whose fields may change under us (`Opaque`):
-        // the read is volatile.
-        unsafe { core::ptr::read_volatile(&raw const (*p).transition) }
-    }
-
     /// Where a call goes when this function is the one in effect: the
     /// address of its replacement, or 0 (the original code) for a nop.
-    ///
-    /// Always inlined, and without [`KlpFunc::as_raw`], for the ftrace
-    /// handler: it reads `nop`, then `new_func` only for a function that is
-    /// not a nop, plain loads as in the C core.
-    #[inline(always)]
     pub(crate) fn call_target(&self) -> usize {
-        let p = (self as *const Self).cast::<bindings::klp_func>();
+        let p = self.as_raw();
         // SAFETY: by the type invariant; `nop` is set during the set-up and
         // `new_func` (of a nop) under klp_mutex before the function goes on
         // a stack.

@@ -87,28 +87,28 @@ notrace struct klp_site_head __rcu **klp_glue_site_bucket(unsigned long ip)
 }
 
 /*
- * The handler's path while the newest function of @site is in transition:
- * the Rust core decides by the task's patch state.  Out of line, and
- * reached by a tail call, so that the common path saves no registers.
+ * Where the calling task's calls go while the newest function of @site is
+ * in transition.  The caller read @site->fast with acquire ordering: the
+ * task's state is read after it, as the C core reads it after
+ * func->transition.
  */
-static noinline notrace void klp_glue_handler_slow(struct klp_site_head *site,
-						   struct ftrace_regs *fregs,
-						   int bit)
+static __always_inline unsigned long
+klp_glue_trans_target(struct klp_site_head *site)
 {
-	unsigned long target = klp_rust_target_slow(site, current);
+	unsigned int i = READ_ONCE(current->patch_state) - KLP_TRANSITION_IDLE;
 
-	if (target)
-		ftrace_regs_set_instruction_pointer(fregs, target);
-	ftrace_test_recursion_unlock(bit);
+	if (WARN_ON_ONCE(i >= ARRAY_SIZE(site->trans)))
+		return 0;
+	return READ_ONCE(site->trans[i]);
 }
 
 /*
  * The ftrace handler of every patched function.  The recursion lock also
  * disables preemption, which makes the handler an RCU-sched reader of the
- * sites.  The lookup and the read of the site's cached target are here,
- * inline, because a call into Rust costs more than they do; the Rust core
- * computes that target.  No site: it went away while this call was on its
- * way, and the original function runs.
+ * sites.  The lookup and the reads of the targets that the Rust core
+ * computed for the site are here, inline, because a call into Rust would
+ * cost more than they do.  No site: it went away while this call was on
+ * its way, and the original function runs.
  */
 static notrace void klp_glue_ftrace_handler(unsigned long ip,
 					    unsigned long parent_ip,
@@ -131,8 +131,9 @@ static notrace void klp_glue_ftrace_handler(unsigned long ip,
 		if (likely(target > KLP_SITE_SLOW)) {
 			ftrace_regs_set_instruction_pointer(fregs, target);
 		} else if (target == KLP_SITE_SLOW) {
-			klp_glue_handler_slow(site, fregs, bit);
-			return;
+			target = klp_glue_trans_target(site);
+			if (target)
+				ftrace_regs_set_instruction_pointer(fregs, target);
 		}
 	}
 	ftrace_test_recursion_unlock(bit);

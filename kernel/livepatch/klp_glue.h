@@ -15,14 +15,18 @@
 /*
  * The start of a patched address (a site) as the ftrace handler sees it; the
  * Rust core's site (kernel/livepatch/ftrace.rs) begins with the same fields
- * and is the only writer, under klp_mutex.  @fast is where calls go while
+ * and is their only writer, under klp_mutex.  @fast is where calls go while
  * the newest function of the site is not in transition: its new function,
- * 0 for the original, or KLP_SITE_SLOW to ask klp_rust_target_slow().
+ * or 0 for the original.  While it is in transition, @fast is
+ * KLP_SITE_SLOW and the calling task's patch state picks the target in
+ * @trans, indexed by patch_state - KLP_TRANSITION_IDLE: the Rust core
+ * computes the whole table.
  */
 struct klp_site_head {
 	struct klp_site_head __rcu *next;
 	unsigned long ip;
 	unsigned long fast;
+	unsigned long trans[3];
 };
 
 #define KLP_SITE_BITS	12
@@ -33,8 +37,6 @@ struct klp_site_head __rcu **klp_glue_site_bucket(unsigned long ip);
 /* Defined in Rust. */
 int klp_rust_init(void);
 void klp_rust_transition_work(struct work_struct *work);
-unsigned long klp_rust_target_slow(struct klp_site_head *site,
-				   struct task_struct *task);
 
 void klp_glue_cond_resched(bool enable);
 struct task_struct *klp_glue_current(void);

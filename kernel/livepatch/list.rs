@@ -102,33 +102,6 @@ pub(crate) unsafe fn del_init(entry: *mut list_head) {
     }
 }
 
-/// The first entry of an RCU-read list, or null when it is empty
-/// (`list_first_or_null_rcu`, giving the `list_head` of the entry).
-///
-/// # Safety
-/// `head` must be an initialised list read under RCU (or its writer lock).
-#[inline(always)]
-pub(crate) unsafe fn first_rcu(head: *const list_head) -> *mut list_head {
-    // SAFETY: per the function's contract; the dependent load ordering of
-    // rcu_dereference() is provided by the address dependency.
-    let first = unsafe { core::ptr::read_volatile(&(*head).next) };
-    if first as *const _ == head {
-        core::ptr::null_mut()
-    } else {
-        first
-    }
-}
-
-/// The entry after `entry` on an RCU-read list (`list_next_rcu`).
-///
-/// # Safety
-/// As for [`first_rcu`].
-#[inline(always)]
-pub(crate) unsafe fn next_rcu(entry: *const list_head) -> *mut list_head {
-    // SAFETY: per the function's contract.
-    unsafe { core::ptr::read_volatile(&(*entry).next) }
-}
-
 /// Iterator over the `list_head`s of a list, safe against removal of the
 /// entry just returned (`list_for_each_safe`).
 #[derive(Clone)]
