@@ -48,8 +48,9 @@ struct Site {
     /// ordering after the change it reflects (and after `trans`).
     fast: AtomicUsize,
     /// Where a task's calls go while the newest function is in transition,
-    /// by the task's `patch_state` - `KLP_TRANSITION_IDLE`.
-    trans: [AtomicUsize; 3],
+    /// by the task's `patch_state` - `KLP_TRANSITION_IDLE`; the last entry
+    /// (no patch state, for the handler's masked index) stays 0.
+    trans: [AtomicUsize; 4],
     /// `klp_func.stack_node`s, newest first.
     func_stack: bindings::list_head,
     /// For freeing after a grace period.

@@ -18,6 +18,7 @@
 #include <linux/hash.h>
 #include <linux/init.h>
 #include <linux/livepatch.h>
+#include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/moduleloader.h>
 #include <linux/mutex.h>
@@ -90,16 +91,16 @@ notrace struct klp_site_head __rcu **klp_glue_site_bucket(unsigned long ip)
  * Where the calling task's calls go while the newest function of @site is
  * in transition.  The caller read @site->fast with acquire ordering: the
  * task's state is read after it, as the C core reads it after
- * func->transition.
+ * func->transition.  The mask keeps the index in the table without a
+ * branch (a state out of range would get the original function).
  */
 static __always_inline unsigned long
 klp_glue_trans_target(struct klp_site_head *site)
 {
 	unsigned int i = READ_ONCE(current->patch_state) - KLP_TRANSITION_IDLE;
 
-	if (WARN_ON_ONCE(i >= ARRAY_SIZE(site->trans)))
-		return 0;
-	return READ_ONCE(site->trans[i]);
+	BUILD_BUG_ON(!is_power_of_2(ARRAY_SIZE(site->trans)));
+	return READ_ONCE(site->trans[i & (ARRAY_SIZE(site->trans) - 1)]);
 }
 
 /*

@@ -19,14 +19,15 @@
  * the newest function of the site is not in transition: its new function,
  * or 0 for the original.  While it is in transition, @fast is
  * KLP_SITE_SLOW and the calling task's patch state picks the target in
- * @trans, indexed by patch_state - KLP_TRANSITION_IDLE: the Rust core
+ * @trans, indexed by patch_state - KLP_TRANSITION_IDLE masked to the size
+ * of the table, whose last entry (no patch state) stays 0: the Rust core
  * computes the whole table.
  */
 struct klp_site_head {
 	struct klp_site_head __rcu *next;
 	unsigned long ip;
 	unsigned long fast;
-	unsigned long trans[3];
+	unsigned long trans[4];
 };
 
 #define KLP_SITE_BITS	12
