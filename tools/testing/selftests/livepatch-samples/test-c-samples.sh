@@ -65,9 +65,12 @@ expect_in_order() {
 
 start_test "callbacks demo: a target busy in the patched function, another coming and going"
 
-log "% insmod test_modules/$BUSY.ko sleep_secs=10"
-insmod "test_modules/$BUSY.ko" sleep_secs=10 || die "insmod $BUSY"
-loop_until 'new_log | grep -q "busymod_work_func, sleeping 10 seconds"' ||
+# The busy work must outlast the loading and removal of $MOD below: 10
+# seconds, times KLP_SLOWDOWN on a slow (debug) kernel.
+BUSY_SECS=$((10 * ${KLP_SLOWDOWN:-1}))
+log "% insmod test_modules/$BUSY.ko sleep_secs=$BUSY_SECS"
+insmod "test_modules/$BUSY.ko" sleep_secs=$BUSY_SECS || die "insmod $BUSY"
+loop_until 'new_log | grep -q "busymod_work_func, sleeping $BUSY_SECS seconds"' ||
 	die "$BUSY did not start its work"
 load_lp_nowait $DEMO
 check_sysfs_value $DEMO transition 1
@@ -80,7 +83,7 @@ unload_lp $DEMO
 unload_mod $BUSY
 
 expect_in_order \
-	"$BUSY: busymod_work_func, sleeping 10 seconds ..." \
+	"$BUSY: busymod_work_func, sleeping $BUSY_SECS seconds ..." \
 	"livepatch: enabling patch '$DEMO'" \
 	"livepatch: '$DEMO': initializing patching transition" \
 	"$DEMO: pre_patch_callback: vmlinux" \
