@@ -43,9 +43,10 @@ struct Site {
     /// The ftrace location: the `ip` that the handler is called with.
     ip: c_ulong,
     /// Where every call goes while the newest function is not in
-    /// transition: its `new_func`, or 0 (the original) for a nop; [`SLOW`]
-    /// while it is in transition.  Written under klp_mutex with release
-    /// ordering after the change it reflects (and after `trans`).
+    /// transition: its `new_func`, or 0 (the original) for a nop;
+    /// [`IN_TRANSITION`] while it is in transition.  Written under
+    /// klp_mutex with release ordering after the change it reflects (and
+    /// after `trans`).
     fast: AtomicUsize,
     /// Where a task's calls go while the newest function is in transition,
     /// by the task's `patch_state` - `KLP_TRANSITION_IDLE`; the last entry
@@ -66,9 +67,10 @@ const _: () = {
     assert!(offset_of!(Site, trans) == 3 * size_of::<usize>());
 };
 
-/// `Site::fast` when the handler must look at the calling task's patch
-/// state (`KLP_SITE_SLOW`; 1 is no function's address).
-const SLOW: usize = 1;
+/// `Site::fast` while the newest function is in transition: the handler
+/// then looks at the calling task's patch state (`KLP_SITE_IN_TRANSITION`;
+/// 1 is no function's address).
+const IN_TRANSITION: usize = 1;
 
 /// How many sites exist, and so whether the ops is registered with ftrace.
 static NR_SITES: Locked<usize> = Locked::new(0);
@@ -136,18 +138,18 @@ fn refresh(_lock: &KlpLock, site: *mut Site) {
         };
         (f.call_target(), prev, f.transition())
     };
-    // SAFETY: as above.  A handler that read an older `fast` may see these
-    // stores: each entry is a target that the state it stands for runs
-    // before or after the change (the functions stay until a
-    // synchronize_transition() after they leave the stack).
-    unsafe {
-        for (slot, state) in (*site).trans.iter().zip(TASK_STATES) {
-            let runs_top = state_plan::runs_top(true, transition::to_target(state));
-            slot.store(if runs_top { top } else { prev }, Ordering::Relaxed);
-        }
-        let fast = if in_transition { SLOW } else { top };
-        (*site).fast.store(fast, Ordering::Release);
+    // SAFETY: as above; the handler reads only the atomic fields.
+    let site = unsafe { &*site };
+    // A handler that read an older `fast` may see these stores: each entry
+    // is a target that the state it stands for runs before or after the
+    // change (the functions stay until a synchronize_transition() after
+    // they leave the stack).
+    for (slot, state) in site.trans.iter().zip(TASK_STATES) {
+        let runs_top = state_plan::runs_top(true, transition::to_target(state));
+        slot.store(if runs_top { top } else { prev }, Ordering::Relaxed);
     }
+    let fast = if in_transition { IN_TRANSITION } else { top };
+    site.fast.store(fast, Ordering::Release);
 }
 
 /// Updates the handler's shortcut after the transition flag of `func`

@@ -129,9 +129,9 @@ static notrace void klp_glue_ftrace_handler(unsigned long ip,
 	if (site) {
 		/* Pairs with the release store of the Rust core. */
 		target = smp_load_acquire(&site->fast);
-		if (likely(target > KLP_SITE_SLOW)) {
+		if (likely(target > KLP_SITE_IN_TRANSITION)) {
 			ftrace_regs_set_instruction_pointer(fregs, target);
-		} else if (target == KLP_SITE_SLOW) {
+		} else if (target == KLP_SITE_IN_TRANSITION) {
 			target = klp_glue_trans_target(site);
 			if (target)
 				ftrace_regs_set_instruction_pointer(fregs, target);

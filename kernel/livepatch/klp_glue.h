@@ -18,10 +18,10 @@
  * and is their only writer, under klp_mutex.  @fast is where calls go while
  * the newest function of the site is not in transition: its new function,
  * or 0 for the original.  While it is in transition, @fast is
- * KLP_SITE_SLOW and the calling task's patch state picks the target in
- * @trans, indexed by patch_state - KLP_TRANSITION_IDLE masked to the size
- * of the table, whose last entry (no patch state) stays 0: the Rust core
- * computes the whole table.
+ * KLP_SITE_IN_TRANSITION and the calling task's patch state picks the
+ * target in @trans, indexed by patch_state - KLP_TRANSITION_IDLE masked to
+ * the size of the table, whose last entry (no patch state) stays 0: the
+ * Rust core computes the whole table.
  */
 struct klp_site_head {
 	struct klp_site_head __rcu *next;
@@ -30,8 +30,8 @@ struct klp_site_head {
 	unsigned long trans[4];
 };
 
-#define KLP_SITE_BITS	12
-#define KLP_SITE_SLOW	1UL
+#define KLP_SITE_BITS		12
+#define KLP_SITE_IN_TRANSITION	1UL
 
 struct klp_site_head __rcu **klp_glue_site_bucket(unsigned long ip);
 
