@@ -86,7 +86,6 @@ fn bucket(ip: c_ulong) -> &'static AtomicPtr<Site> {
 
 /// The site of `ip`.  The caller holds klp_mutex or is in an RCU read-side
 /// (or preemption-disabled) region.
-#[inline(always)]
 fn find_site(ip: c_ulong) -> *mut Site {
     let mut cur = bucket(ip).load(Ordering::Acquire);
     while !cur.is_null() {
@@ -106,11 +105,7 @@ fn find_site(ip: c_ulong) -> *mut Site {
 pub(crate) fn init() {}
 
 /// The patch states a task can be in, in the order of `Site::trans`.
-const TASK_STATES: [c_int; 3] = [
-    bindings::KLP_TRANSITION_IDLE,
-    bindings::KLP_TRANSITION_UNPATCHED as c_int,
-    bindings::KLP_TRANSITION_PATCHED as c_int,
-];
+const TASK_STATES: [c_int; 3] = [transition::IDLE, transition::UNPATCHED, transition::PATCHED];
 
 /// Recomputes the targets of `site` after its stack or the transition flag
 /// of its newest function changed.  An empty stack (only while the site is

@@ -31,8 +31,7 @@ use kernel::error::{code::*, Result};
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 
-const PATCHED: c_int = bindings::KLP_TRANSITION_PATCHED as c_int;
-const UNPATCHED: c_int = bindings::KLP_TRANSITION_UNPATCHED as c_int;
+use crate::transition::{PATCHED, UNPATCHED};
 
 /// Initialises the registry (its ftrace side: [`PATCHES`] is an empty list
 /// from the start); called once at boot.

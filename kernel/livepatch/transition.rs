@@ -26,9 +26,12 @@ use kernel::error::code::*;
 use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
 
-const IDLE: c_int = bindings::KLP_TRANSITION_IDLE;
-const UNPATCHED: c_int = bindings::KLP_TRANSITION_UNPATCHED as c_int;
-const PATCHED: c_int = bindings::KLP_TRANSITION_PATCHED as c_int;
+/// The patch states of a task (`KLP_TRANSITION_*`), as C ints.
+pub(crate) const IDLE: c_int = bindings::KLP_TRANSITION_IDLE;
+/// See [`IDLE`].
+pub(crate) const UNPATCHED: c_int = bindings::KLP_TRANSITION_UNPATCHED as c_int;
+/// See [`IDLE`].
+pub(crate) const PATCHED: c_int = bindings::KLP_TRANSITION_PATCHED as c_int;
 
 /// Retries between two rounds of fake signals.
 const SIGNALS_TIMEOUT: u32 = 15;
