@@ -643,6 +643,18 @@ rust_sources() {
 		'kernel/livepatch/*.rs' 'rust/kernel/*.rs' 'samples/livepatch/*.rs'
 }
 
+# Each bug that inject-check puts into the core must still apply to the
+# checkout: a stale one would only show when inject-check runs.
+inject_applies() {
+	local p
+	for p in "$KLP_TOP"/scripts/inject/*.patch; do
+		(cd "$KLP_TOP" && git apply --check "$p") || {
+			echo "${p#"$KLP_TOP"/} does not apply"
+			return 1
+		}
+	done
+}
+
 cmd_check() {
 	local rdir out
 	rdir=$KLP_CACHE/reports/check-$(date +%Y%m%d-%H%M%S)
@@ -670,6 +682,8 @@ cmd_check() {
 			perl scripts/checkpatch.pl --strict --no-signoff -q \"\$p\" || exit 1; done"
 	check_step "checkpatch --strict of the exported series" "$rdir/checkpatch-series.log" \
 		series_checkpatch
+	check_step "the injected bugs of scripts/inject still apply" \
+		"$rdir/inject-apply.log" inject_applies
 	check_step "CLIPPY=1 build without warnings" "$rdir/clippy.log" \
 		no_warnings CLIPPY=1
 	check_step "make rustdoc without warnings" "$rdir/rustdoc.log" \
