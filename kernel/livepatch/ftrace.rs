@@ -29,10 +29,12 @@ use crate::list::{self, container_of};
 use crate::sys::{glue, KlpLock, Locked, Name};
 use crate::{state_plan, transition};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use kernel::alloc::{flags::GFP_KERNEL, KBox, KVec};
 use kernel::bindings;
 use kernel::error::{code::*, Error, Result};
 use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
 /// One patched address.  The fields up to `trans` are the
 /// `struct klp_site_head` of `klp_glue.h`, which the glue's handler reads.
@@ -52,10 +54,10 @@ struct Site {
     /// by the task's `patch_state` - `KLP_TRANSITION_IDLE`; the last entry
     /// (no patch state, for the handler's masked index) stays 0.
     trans: [AtomicUsize; 4],
-    /// `klp_func.stack_node`s, newest first.
-    func_stack: bindings::list_head,
+    /// `klp_func.stack_node`s, newest first; changed under klp_mutex.
+    func_stack: Opaque<bindings::list_head>,
     /// For freeing after a grace period.
-    rcu: bindings::callback_head,
+    rcu: Opaque<bindings::callback_head>,
 }
 
 // The layout of `struct klp_site_head`.
@@ -84,21 +86,33 @@ fn bucket(ip: c_ulong) -> &'static AtomicPtr<Site> {
     unsafe { AtomicPtr::from_ptr(glue::klp_glue_site_bucket(ip).cast()) }
 }
 
-/// The site of `ip`.  The caller holds klp_mutex or is in an RCU read-side
-/// (or preemption-disabled) region.
-fn find_site(ip: c_ulong) -> *mut Site {
-    let mut cur = bucket(ip).load(Ordering::Acquire);
-    while !cur.is_null() {
-        // SAFETY: sites stay allocated until a grace period after they are
-        // unlinked.
-        unsafe {
-            if (*cur).ip == ip {
-                return cur;
-            }
-            cur = (*cur).next.load(Ordering::Acquire);
-        }
+/// The sites of the bucket of `ip`.
+///
+/// Sites are linked and unlinked only under klp_mutex, which the caller
+/// holds for `'a`, and freed only through [`free_site_later`], whose caller
+/// promises not to use the site again: the references stay valid for as
+/// long as they are used.
+fn bucket_sites<'a>(_lock: &'a KlpLock, ip: c_ulong) -> impl Iterator<Item = &'a Site> {
+    let mut cur = bucket(ip).load(Ordering::Relaxed);
+    core::iter::from_fn(move || {
+        // SAFETY: `cur` is null or a site of the bucket, valid as explained
+        // above.
+        let site = unsafe { cur.as_ref() }?;
+        cur = site.next.load(Ordering::Relaxed);
+        Some(site)
+    })
+}
+
+/// The site of `ip`, if any.
+fn find_site(lock: &KlpLock, ip: c_ulong) -> Option<&Site> {
+    bucket_sites(lock, ip).find(|site| site.ip == ip)
+}
+
+impl Site {
+    /// The head of the stack of functions.
+    fn stack(&self) -> *mut bindings::list_head {
+        self.func_stack.get()
     }
-    core::ptr::null_mut()
 }
 
 /// Initialisation at boot: nothing to do, the table is static.
@@ -110,13 +124,11 @@ const TASK_STATES: [c_int; 3] = [transition::IDLE, transition::UNPATCHED, transi
 /// Recomputes the targets of `site` after its stack or the transition flag
 /// of its newest function changed.  An empty stack (only while the site is
 /// set up, before the filter update) sends every call to the original.
-fn refresh(_lock: &KlpLock, site: *mut Site) {
-    // SAFETY: `site` is a live site; klp_mutex is held (`_lock`): its stack
+fn refresh(_lock: &KlpLock, site: &Site) {
+    let head = site.stack();
+    // SAFETY: klp_mutex is held (`_lock`): the stack, an initialised list,
     // does not change meanwhile.
-    let (head, node) = unsafe {
-        let head = &raw mut (*site).func_stack;
-        (head, (*head).next)
-    };
+    let node = unsafe { (*head).next };
     let (top, prev, in_transition) = if node == head {
         (0, 0, false)
     } else {
@@ -133,8 +145,6 @@ fn refresh(_lock: &KlpLock, site: *mut Site) {
         };
         (f.call_target(), prev, f.transition())
     };
-    // SAFETY: as above; the handler reads only the atomic fields.
-    let site = unsafe { &*site };
     // A handler that read an older `fast` may see these stores: each entry
     // is a target that the state it stands for runs before or after the
     // change (the functions stay until a synchronize_transition() after
@@ -153,8 +163,7 @@ pub(crate) fn transition_changed(lock: &KlpLock, func: &KlpFunc) {
     if !func.patched() {
         return;
     }
-    let site = find_site(ftrace_loc(func));
-    if !site.is_null() {
+    if let Some(site) = find_site(lock, ftrace_loc(func)) {
         refresh(lock, site);
     }
 }
@@ -167,17 +176,14 @@ fn ftrace_loc(func: &KlpFunc) -> c_ulong {
 
 /// The function that a task runs when `func` is not in effect for it: the
 /// previous patch's version, or `None` for the original function.
-pub(crate) fn previous<'a>(_lock: &'a KlpLock, func: &'a KlpFunc) -> Option<&'a KlpFunc> {
-    let site = find_site(ftrace_loc(func));
-    if site.is_null() {
-        return None;
-    }
-    // SAFETY: klp_mutex is held (`_lock`): the stack of the site, on which
+pub(crate) fn previous<'a>(lock: &'a KlpLock, func: &'a KlpFunc) -> Option<&'a KlpFunc> {
+    let site = find_site(lock, ftrace_loc(func))?;
+    // SAFETY: klp_mutex is held (`lock`): the stack of the site, on which
     // `func` is, does not change meanwhile; its entries are functions of
     // registered patches.
     unsafe {
         let next = (*func.stack_node()).next;
-        if next == &raw mut (*site).func_stack {
+        if next == site.stack() {
             None
         } else {
             Some(KlpFunc::from_stack_node(next))
@@ -190,85 +196,105 @@ pub(crate) fn previous<'a>(_lock: &'a KlpLock, func: &'a KlpFunc) -> Option<&'a 
 /// # Safety
 /// Called by RCU for `Site::rcu`.
 unsafe extern "C" fn free_site(rcu: *mut bindings::callback_head) {
+    // `Opaque<T>` has the layout of `T`.
     let site = container_of!(rcu, Site, rcu);
-    // SAFETY: no reader can see the site any more.
-    unsafe { bindings::kfree(site.cast()) };
+    // SAFETY: the site came from `KBox::into_raw` in `new_site`, and no
+    // reader can see it any more.
+    drop(unsafe { KBox::from_raw(site) });
 }
 
-/// Unlinks `site` from its bucket and frees it after a grace period.
-fn drop_site(lock: &KlpLock, site: *mut Site) {
-    // SAFETY: klp_mutex held: the buckets change only under it.
-    unsafe {
-        let mut link: &AtomicPtr<Site> = bucket((*site).ip);
-        loop {
-            let cur = link.load(Ordering::Relaxed);
-            if cur.is_null() {
-                break;
-            }
-            if cur == site {
-                link.store((*site).next.load(Ordering::Relaxed), Ordering::Release);
-                break;
-            }
-            link = &(*cur).next;
-        }
-        bindings::call_rcu(&raw mut (*site).rcu, Some(free_site));
-    }
+/// Takes `site` out of its bucket; readers that found it before may still
+/// use it until a grace period has passed ([`free_site_later`]).
+fn unlink_site(lock: &KlpLock, site: &Site) {
+    let this = core::ptr::from_ref(site).cast_mut();
+    let head = bucket(site.ip);
+    let link = if head.load(Ordering::Relaxed) == this {
+        head
+    } else if let Some(prev) =
+        bucket_sites(lock, site.ip).find(|s| s.next.load(Ordering::Relaxed) == this)
+    {
+        &prev.next
+    } else {
+        pr_err!("site {:#x} is not in its bucket\n", site.ip);
+        return;
+    };
+    link.store(site.next.load(Ordering::Relaxed), Ordering::Release);
     NR_SITES.write(lock, NR_SITES.read(lock) - 1);
 }
 
-/// A batch of addresses for one ftrace filter update.
+/// Frees `site` after a grace period.  (A raw pointer: the site may be
+/// gone before this function returns.)
+///
+/// # Safety
+/// `site` must be a site that [`unlink_site`] unlinked and that is not
+/// freed otherwise; the caller must not use it (nor any reference to it)
+/// again.
+unsafe fn free_site_later(site: *mut Site) {
+    // SAFETY: per the function's contract, the site is valid until the
+    // grace period has passed, and nothing uses it after; `rcu` is unused
+    // until now.
+    unsafe { bindings::call_rcu(Opaque::raw_get(&raw const (*site).rcu), Some(free_site)) };
+}
+
+/// Creates the site of `ip` with an empty stack, every call to the
+/// original until [`refresh`], and links it in its bucket.
+fn new_site(lock: &KlpLock, ip: c_ulong) -> Result<&Site> {
+    let b = bucket(ip);
+    let site = KBox::new(
+        Site {
+            next: AtomicPtr::new(b.load(Ordering::Relaxed)),
+            ip,
+            fast: AtomicUsize::new(0),
+            trans: [const { AtomicUsize::new(0) }; 4],
+            func_stack: Opaque::uninit(),
+            rcu: Opaque::uninit(),
+        },
+        GFP_KERNEL,
+    )?;
+    // SAFETY: the head is at its final place (boxed) and not yet shared.
+    unsafe { list::init(site.stack()) };
+    let site = KBox::into_raw(site);
+    // Readers see the site fully set up (release); klp_mutex is held.
+    b.store(site, Ordering::Release);
+    NR_SITES.write(lock, NR_SITES.read(lock) + 1);
+    // SAFETY: a site of the bucket now, valid as for `bucket_sites`.
+    Ok(unsafe { &*site })
+}
+
+/// A batch of addresses for one ftrace filter update, allocated for all the
+/// functions of the batch up front.
 struct Ips {
-    buf: *mut c_ulong,
-    len: usize,
-    cap: usize,
+    ips: KVec<c_ulong>,
     /// The name of the first function of the batch, for messages.
     first: Name,
 }
 
 impl Ips {
     fn with_capacity(cap: usize) -> Result<Ips> {
-        if cap == 0 {
-            return Ok(Ips {
-                buf: core::ptr::null_mut(),
-                len: 0,
-                cap: 0,
-                first: Name(core::ptr::null()),
-            });
-        }
-        let bytes = cap
-            .checked_mul(core::mem::size_of::<c_ulong>())
-            .ok_or(ENOMEM)?;
-        // SAFETY: a plain allocation, freed in `drop`.
-        let buf = unsafe { bindings::krealloc(core::ptr::null(), bytes, bindings::GFP_KERNEL) };
-        if buf.is_null() {
-            return Err(ENOMEM);
-        }
         Ok(Ips {
-            buf: buf.cast(),
-            len: 0,
-            cap,
+            ips: KVec::with_capacity(cap, GFP_KERNEL)?,
             first: Name(core::ptr::null()),
         })
     }
 
+    fn len(&self) -> usize {
+        self.ips.len()
+    }
+
+    /// Adds `ip`, within the capacity: never allocates.
     fn push(&mut self, ip: c_ulong, name: Name) {
-        if self.len == 0 {
+        if self.ips.is_empty() {
             self.first = name;
         }
-        if self.len < self.cap {
-            // SAFETY: within the allocation.
-            unsafe { *self.buf.add(self.len) = ip };
-            self.len += 1;
+        if self.ips.len() < self.ips.capacity() {
+            // Cannot fail: there is room.
+            let _ = self.ips.push(ip, GFP_KERNEL);
         }
     }
-}
 
-impl Drop for Ips {
-    fn drop(&mut self) {
-        if !self.buf.is_null() {
-            // SAFETY: allocated by krealloc in `with_capacity`.
-            unsafe { bindings::kfree(self.buf.cast()) };
-        }
+    /// The addresses for ftrace, which only reads them.
+    fn as_ffi(&self) -> *mut c_ulong {
+        self.ips.as_ptr().cast_mut()
     }
 }
 
@@ -291,14 +317,14 @@ impl core::fmt::Display for Others {
 /// unregistering it before its last ones go (an ops with an empty filter
 /// would trace every function).
 fn update_filter(lock: &KlpLock, ips: &Ips, remove: bool) -> Result {
-    if ips.len == 0 {
+    if ips.len() == 0 {
         return Ok(());
     }
     // The glue's ops is static; its filter changes and (un)registrations are
     // serialised by klp_mutex (`lock`), and ftrace takes its own locks.
     // SAFETY: returns the address of that static ops.
     let fops = unsafe { glue::klp_glue_fops() };
-    let n = ips.len as core::ffi::c_uint;
+    let n = ips.len() as core::ffi::c_uint;
     if remove {
         if NR_SITES.read(lock) == 0 {
             // SAFETY: the ops is registered: it had sites until now.
@@ -307,8 +333,8 @@ fn update_filter(lock: &KlpLock, ips: &Ips, remove: bool) -> Result {
                 pr_err!("failed to unregister the ftrace handler ({})\n", ret);
             }
         }
-        // SAFETY: `ips.buf` holds `n` addresses.
-        let ret = unsafe { bindings::ftrace_set_filter_ips(fops, ips.buf, n, 1, 0) };
+        // SAFETY: `ips` holds `n` addresses.
+        let ret = unsafe { bindings::ftrace_set_filter_ips(fops, ips.as_ffi(), n, 1, 0) };
         if ret != 0 {
             pr_err!(
                 "failed to remove {} functions from the ftrace filter ({})\n",
@@ -318,14 +344,14 @@ fn update_filter(lock: &KlpLock, ips: &Ips, remove: bool) -> Result {
         }
         return Ok(());
     }
-    let first = NR_SITES.read(lock) == ips.len;
+    let first = NR_SITES.read(lock) == ips.len();
     // SAFETY: as above.
-    let ret = unsafe { bindings::ftrace_set_filter_ips(fops, ips.buf, n, 0, 0) };
+    let ret = unsafe { bindings::ftrace_set_filter_ips(fops, ips.as_ffi(), n, 0, 0) };
     if ret != 0 {
         pr_err!(
             "failed to set ftrace filter for function '{}'{} ({})\n",
             ips.first,
-            Others(ips.len),
+            Others(ips.len()),
             ret
         );
         return Err(Error::from_errno(ret));
@@ -338,11 +364,11 @@ fn update_filter(lock: &KlpLock, ips: &Ips, remove: bool) -> Result {
             pr_err!(
                 "failed to register ftrace handler for function '{}'{} ({})\n",
                 ips.first,
-                Others(ips.len),
+                Others(ips.len()),
                 ret
             );
             // SAFETY: as for the filter update above.
-            unsafe { bindings::ftrace_set_filter_ips(fops, ips.buf, n, 1, 0) };
+            unsafe { bindings::ftrace_set_filter_ips(fops, ips.as_ffi(), n, 1, 0) };
             return Err(Error::from_errno(ret));
         }
     }
@@ -361,25 +387,27 @@ fn unlink_funcs<'a>(
             continue;
         }
         let ip = ftrace_loc(func);
-        let site = find_site(ip);
-        if site.is_null() {
+        let Some(site) = find_site(lock, ip) else {
             pr_err!("unpatching '{}': no site\n", func.display_name());
             func.set_patched(lock, false);
             continue;
-        }
+        };
         // SAFETY: klp_mutex is held (`lock`): the stacks change only under
         // it; `func` is patched, so on the stack of `site`; RCU readers see
         // either the old or the new stack.
         let empty = unsafe {
             list::del_rcu(func.stack_node());
-            list::is_empty(&raw const (*site).func_stack)
+            list::is_empty(site.stack())
         };
         func.set_patched(lock, false);
         if empty {
             if let Some(g) = gone.as_deref_mut() {
                 g.push(ip, func.display_name());
             }
-            drop_site(lock, site);
+            unlink_site(lock, site);
+            // SAFETY: just unlinked, and freed nowhere else; `site` is not
+            // used again.
+            unsafe { free_site_later(core::ptr::from_ref(site).cast_mut()) };
         } else {
             refresh(lock, site);
         }
@@ -405,40 +433,24 @@ fn link_funcs<'a>(lock: &KlpLock, funcs: impl Iterator<Item = &'a KlpFunc> + Clo
             res = Err(EINVAL);
             break;
         }
-        let mut site = find_site(ip);
-        if site.is_null() {
-            // SAFETY: a zeroed site is a valid starting point.
-            site = unsafe {
-                bindings::krealloc(
-                    core::ptr::null(),
-                    core::mem::size_of::<Site>(),
-                    bindings::GFP_KERNEL | bindings::__GFP_ZERO,
-                )
-            }
-            .cast::<Site>();
-            if site.is_null() {
-                pr_err!("no memory to patch function '{}'\n", func.display_name());
-                res = Err(ENOMEM);
-                break;
-            }
-            // SAFETY: the site is ours until published; klp_mutex held.
-            unsafe {
-                // Zeroed: every call to the original until `refresh`.
-                (*site).ip = ip;
-                list::init(&raw mut (*site).func_stack);
-                let b = bucket(ip);
-                (*site)
-                    .next
-                    .store(b.load(Ordering::Relaxed), Ordering::Relaxed);
-                b.store(site, Ordering::Release);
-            }
-            NR_SITES.write(lock, NR_SITES.read(lock) + 1);
-            ips.push(ip, func.display_name());
-        }
+        let site = match find_site(lock, ip) {
+            Some(site) => site,
+            None => match new_site(lock, ip) {
+                Ok(site) => {
+                    ips.push(ip, func.display_name());
+                    site
+                }
+                Err(e) => {
+                    pr_err!("no memory to patch function '{}'\n", func.display_name());
+                    res = Err(e);
+                    break;
+                }
+            },
+        };
         // SAFETY: klp_mutex is held (`lock`): the stacks change only under
         // it; `func` is on no stack (not patched); readers see the new
         // function fully set up.
-        unsafe { list::add_rcu(func.stack_node(), &raw mut (*site).func_stack) };
+        unsafe { list::add_rcu(func.stack_node(), site.stack()) };
         func.set_patched(lock, true);
         refresh(lock, site);
     }
