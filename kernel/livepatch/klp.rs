@@ -58,10 +58,6 @@ use kernel::prelude::*;
 #[no_mangle]
 pub(crate) extern "C" fn klp_rust_init() -> kernel::ffi::c_int {
     registry::init();
-    if let Err(e) = shadow::init() {
-        pr_err!("cannot set up the shadow variable table: {:?}\n", e);
-        return e.to_errno();
-    }
     match sysfs::init() {
         Ok(()) => {
             pr_info!("Rust core (Linux 6.12 interfaces, livepatch states)\n");

@@ -24,7 +24,6 @@
 #include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
-#include <linux/rhashtable.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/static_call.h>
@@ -263,73 +262,47 @@ void klp_glue_synchronize_rcu_tasks(void)
 }
 
 /*
- * The shadow variable table.  The rhashtable lookup, insert and remove
- * helpers are inline and take their parameters as a constant, hence these
- * wrappers.  Writers hold klp_shadow_lock, taken with interrupts off
- * because shadow calls come from any context.  The table starts with the
- * C core's 4,096 buckets and grows as needed.
+ * The shadow variable table (see klp_glue.h).  Only the lookup is here, so
+ * that it stays a handful of inline instructions: the Rust core is the
+ * only writer, under klp_shadow_lock, taken with interrupts off because
+ * shadow calls come from any context.
  */
-static u32 klp_shadow_hashfn(const void *data, u32 len, u32 seed)
-{
-	const struct klp_shadow_key *key = data;
-
-	return hash_64((unsigned long)key->obj ^ (key->id * GOLDEN_RATIO_64) ^ seed,
-		       32);
-}
-
-/* Two words to compare, where the default would call memcmp(). */
-static int klp_shadow_cmpfn(struct rhashtable_compare_arg *arg, const void *obj)
-{
-	const struct klp_shadow_key *key = arg->key;
-	const struct klp_shadow_head *shadow = obj;
-
-	return key->obj != shadow->key.obj || key->id != shadow->key.id;
-}
-
-static const struct rhashtable_params klp_shadow_params = {
-	.head_offset = offsetof(struct klp_shadow_head, node),
-	.key_offset = offsetof(struct klp_shadow_head, key),
-	.key_len = sizeof(struct klp_shadow_key),
-	.hashfn = klp_shadow_hashfn,
-	.obj_cmpfn = klp_shadow_cmpfn,
-	.nelem_hint = 3072,
-	.min_size = 4096,
-	.automatic_shrinking = true,
-};
-
-static struct rhashtable klp_shadow_table;
 static DEFINE_SPINLOCK(klp_shadow_lock);
+static DECLARE_WORK(klp_shadow_resize_work, klp_rust_shadow_resize);
 
-int klp_glue_shadow_init(void)
+static __always_inline unsigned long
+klp_shadow_index(unsigned int bits, void *obj, unsigned long id)
 {
-	return rhashtable_init(&klp_shadow_table, &klp_shadow_params);
+	return hash_64((unsigned long)obj ^ (id * GOLDEN_RATIO_64), bits);
+}
+
+unsigned long klp_glue_shadow_index(unsigned int bits, void *obj,
+				    unsigned long id)
+{
+	return klp_shadow_index(bits, obj, id);
 }
 
 /*
- * As klp_shadow_get() of the C core, the result is used after the RCU
- * read-side section: the caller owns the variable's lifetime.
+ * As klp_shadow_get() of the C core, the result is used after the read-side
+ * section: the caller owns the variable's lifetime.
  */
-struct klp_shadow_head *klp_glue_shadow_lookup(void *obj, unsigned long id)
+struct klp_shadow_node *klp_glue_shadow_find(void *obj, unsigned long id)
 {
-	struct klp_shadow_key key = { .obj = obj, .id = id };
-	struct klp_shadow_head *shadow;
+	const struct klp_shadow_table *t;
+	struct klp_shadow_node *s;
 
-	rcu_read_lock();
-	shadow = rhashtable_lookup(&klp_shadow_table, &key, klp_shadow_params);
-	rcu_read_unlock();
-	return shadow;
+	rcu_read_lock_sched();
+	t = rcu_dereference_sched(klp_rust_shadow_table);
+	s = rcu_dereference_sched(t->buckets[klp_shadow_index(t->bits, obj, id)]);
+	while (s && (s->obj != obj || s->id != id))
+		s = rcu_dereference_sched(s->next[t->gen]);
+	rcu_read_unlock_sched();
+	return s;
 }
 
-int klp_glue_shadow_insert(struct klp_shadow_head *shadow)
+void klp_glue_shadow_schedule_resize(void)
 {
-	return rhashtable_insert_fast(&klp_shadow_table, &shadow->node,
-				      klp_shadow_params);
-}
-
-void klp_glue_shadow_remove(struct klp_shadow_head *shadow)
-{
-	WARN_ON_ONCE(rhashtable_remove_fast(&klp_shadow_table, &shadow->node,
-					    klp_shadow_params));
+	schedule_work(&klp_shadow_resize_work);
 }
 
 unsigned long klp_glue_shadow_lock(void)

@@ -8,7 +8,6 @@
 
 #include <linux/completion.h>
 #include <linux/ftrace.h>
-#include <linux/rhashtable-types.h>
 #include <linux/sched.h>
 #include <linux/workqueue.h>
 
@@ -60,23 +59,36 @@ void klp_glue_init_completion(struct completion *done);
 bool klp_glue_schedule_work(struct work_struct *work);
 void klp_glue_synchronize_rcu_tasks(void);
 /*
- * The start of a shadow variable as the hash table sees it; the Rust core's
- * variable (kernel/livepatch/shadow.rs) begins with the same fields.
+ * The shadow variable table: a power-of-two array of buckets, each a chain of
+ * variables linked through their next[@gen].  The Rust core
+ * (kernel/livepatch/shadow.rs) is its only writer and publishes the table
+ * and every link with release ordering.  To resize, it links every variable
+ * into a new table through the other next[] as well, leaving the old
+ * chains intact for the readers that still use the old table, publishes
+ * the new table, and frees the old one after synchronize_rcu().  Readers
+ * run under rcu_read_lock_sched(); variables are freed with kfree_rcu().
+ * A variable begins with struct klp_shadow_node.
  */
-struct klp_shadow_key {
+struct klp_shadow_node {
+	struct klp_shadow_node __rcu *next[2];
 	void *obj;
 	unsigned long id;
 };
 
-struct klp_shadow_head {
-	struct rhash_head node;
-	struct klp_shadow_key key;
+struct klp_shadow_table {
+	struct klp_shadow_node __rcu **buckets;
+	unsigned int bits;	/* log2 of the number of buckets */
+	unsigned int gen;	/* which next[] the chains of this table use */
 };
 
-int klp_glue_shadow_init(void);
-struct klp_shadow_head *klp_glue_shadow_lookup(void *obj, unsigned long id);
-int klp_glue_shadow_insert(struct klp_shadow_head *shadow);
-void klp_glue_shadow_remove(struct klp_shadow_head *shadow);
+/* Defined in Rust. */
+extern struct klp_shadow_table __rcu *klp_rust_shadow_table;
+void klp_rust_shadow_resize(struct work_struct *work);
+
+unsigned long klp_glue_shadow_index(unsigned int bits, void *obj,
+				    unsigned long id);
+struct klp_shadow_node *klp_glue_shadow_find(void *obj, unsigned long id);
+void klp_glue_shadow_schedule_resize(void);
 unsigned long klp_glue_shadow_lock(void);
 void klp_glue_shadow_unlock(unsigned long flags);
 void klp_glue_debug(const char *msg);

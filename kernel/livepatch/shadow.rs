@@ -5,63 +5,250 @@
 //! object's layout.
 //!
 //! The `klp_shadow_*()` functions keep their 6.12 meaning.  The variables
-//! are kept in the kernel's resizable hash table (`rhashtable`, reached
-//! through `klp_glue.c`, keyed by object and id), so that a lookup stays
-//! O(1) with a million variables where the C core's 4,096 fixed buckets
-//! grow chains.  Lookups take no lock: the table is read under RCU;
-//! writers serialise on a spinlock taken with interrupts off (shadow
-//! variables are used from any context), and a freed variable is released
-//! after a grace period.  Every variable is also on one list, kept under
-//! the writers' lock, which [`free_all`] walks.  A livepatch state with
-//! `is_shadow` owns the variables of its id: the core frees them, through
-//! the state's destructor, when the state is removed ([`free_all`]).
+//! are kept in a hash table keyed by object and id that doubles or halves
+//! with their number, so that a lookup stays O(1) with a million variables
+//! where the C core's 4,096 fixed buckets grow chains.
+//!
+//! Lookups take no lock: the glue's `klp_glue_shadow_find()` reads the table
+//! under `rcu_read_lock_sched()`, inline C because a call per step would
+//! cost more than the lookup.  Its layout is in `klp_glue.h`; this file is
+//! the only writer.  Writers serialise on a spinlock taken with interrupts
+//! off (shadow variables are used from any context), publish every change
+//! with release ordering, and free a variable after a grace period.
+//!
+//! Each variable has two chain links, and each table uses one of them
+//! (`Table::gen`).  Inserting never allocates a table, so it never fails
+//! once the variable is allocated; when the count leaves the table's range
+//! a work item resizes it: it allocates the new table, links every
+//! variable into it through the other link, a few buckets per hold of the
+//! lock (writers meanwhile keep both tables right), publishes it, and
+//! frees the old table after `synchronize_rcu()`, which also waits for the
+//! readers' preemption-disabled sections.  Until then, readers of the old
+//! table walk its chains, which nobody changes any more.
+//!
+//! Every variable is also on one list, kept under the writers' lock, which
+//! [`free_all`] walks.  A livepatch state with `is_shadow` owns the
+//! variables of its id: the core frees them, through the state's
+//! destructor, when the state is removed ([`free_all`]).
 
 use crate::sys::glue;
 use core::cell::UnsafeCell;
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use kernel::alloc::{flags::GFP_KERNEL, KBox, KVVec};
 use kernel::bindings;
-use kernel::ffi::{c_int, c_ulong, c_void};
+use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 
-/// The part of a variable that the hash table sees, as
-/// `struct klp_shadow_head` of `klp_glue.h`: its link, then its key.
+/// One shadow variable; the caller's data follows the header.  The fields
+/// up to `id` are `struct klp_shadow_node` of `klp_glue.h`.
 #[repr(C)]
-pub(crate) struct ShadowHead {
-    node: bindings::rhash_head,
+pub(crate) struct Shadow {
+    /// The chain links: each table uses one (`Table::gen`).
+    next: [AtomicPtr<Shadow>; 2],
     obj: *mut c_void,
     id: c_ulong,
-}
-
-/// One shadow variable; the caller's data follows the header.
-#[repr(C)]
-struct Shadow {
-    head: ShadowHead,
     /// Neighbours on the list of all variables (writers' lock).
-    prev: *mut Shadow,
-    next: *mut Shadow,
+    prev_all: *mut Shadow,
+    next_all: *mut Shadow,
     rcu: bindings::callback_head,
     /// Start of the data, aligned for any scalar type as in the C core.
     data: [u64; 0],
 }
 
-// `find` turns the table's pointer to the head into the variable.
-const _: () = assert!(core::mem::offset_of!(Shadow, head) == 0);
+// The layout of `struct klp_shadow_node`.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(offset_of!(Shadow, next) == 0);
+    assert!(offset_of!(Shadow, obj) == 2 * size_of::<usize>());
+    assert!(offset_of!(Shadow, id) == 3 * size_of::<usize>());
+};
 
-/// The list of all variables, newest first; only touched under the
-/// writers' lock.
-struct AllVariables(UnsafeCell<*mut Shadow>);
-
-// SAFETY: the pointer is only read or written with the writers' lock held
-// (through `Guard::all`).
-unsafe impl Sync for AllVariables {}
-
-static ALL: AllVariables = AllVariables(UnsafeCell::new(core::ptr::null_mut()));
-
-/// Sets up the hash table; called once by the core's init, before any
-/// livepatch module can load.
-pub(crate) fn init() -> Result {
-    // SAFETY: called once, before any other use of the table.
-    kernel::error::to_result(unsafe { glue::klp_glue_shadow_init() })
+/// A table: `struct klp_shadow_table` of `klp_glue.h`, then what only the
+/// writers use.
+#[repr(C)]
+struct Table {
+    /// `1 << bits` buckets: the first variable of each chain.
+    buckets: *const AtomicPtr<Shadow>,
+    bits: c_uint,
+    /// Which of `Shadow::next` this table's chains use; written only while
+    /// no reader can see the table.
+    gen: AtomicU32,
+    /// The memory of `buckets`, unless it is [`BOOT_BUCKETS`].
+    vec: Option<KVVec<AtomicPtr<Shadow>>>,
 }
+
+// The layout of `struct klp_shadow_table`.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(offset_of!(Table, buckets) == 0);
+    assert!(offset_of!(Table, bits) == size_of::<usize>());
+    assert!(offset_of!(Table, gen) == size_of::<usize>() + size_of::<c_uint>());
+};
+
+// SAFETY: the fields are the address of the buckets, which are atomic, and
+// numbers that change only while no other CPU can see the table (`gen`,
+// atomic as well).
+unsafe impl Sync for Table {}
+
+/// The table's size at boot, and the smallest: the C core's number of
+/// buckets.
+const MIN_BITS: c_uint = 12;
+/// Half a billion buckets (4 GB) at most.
+const MAX_BITS: c_uint = 29;
+/// Buckets moved to the new table per hold of the writers' lock.
+const MOVE_CHUNK: usize = 512;
+
+/// The buckets of the table at boot, and of every table of `MIN_BITS`.
+static BOOT_BUCKETS: [AtomicPtr<Shadow>; 1 << MIN_BITS] =
+    [const { AtomicPtr::new(null_mut()) }; 1 << MIN_BITS];
+
+/// The table of `MIN_BITS` buckets, current at boot: nothing to allocate
+/// before the first variable, and a table to shrink back to.
+static BOOT_TABLE: Table = Table {
+    buckets: &raw const BOOT_BUCKETS as *const AtomicPtr<Shadow>,
+    bits: MIN_BITS,
+    gen: AtomicU32::new(0),
+    vec: None,
+};
+
+/// The current table, read by the glue's lookup (published with release
+/// ordering, under the writers' lock).
+#[export_name = "klp_rust_shadow_table"]
+static CURRENT: AtomicPtr<Table> = AtomicPtr::new(&raw const BOOT_TABLE as *mut Table);
+
+impl Table {
+    /// A table of `1 << bits` empty buckets whose chains use `next[gen]`:
+    /// the boot table when it has the size (it is not in use then), or a
+    /// new one.
+    fn new(bits: c_uint, gen: u32) -> Result<*mut Table> {
+        let t = if bits == MIN_BITS {
+            let t = &BOOT_TABLE;
+            for b in &BOOT_BUCKETS {
+                b.store(null_mut(), Ordering::Relaxed);
+            }
+            core::ptr::from_ref(t).cast_mut()
+        } else {
+            let n = 1usize << bits;
+            let mut vec = KVVec::with_capacity(n, GFP_KERNEL)?;
+            for _ in 0..n {
+                // Within the capacity: never allocates.
+                vec.push(AtomicPtr::new(null_mut()), GFP_KERNEL)?;
+            }
+            let t = KBox::new(
+                Table {
+                    buckets: vec.as_ptr(),
+                    bits,
+                    gen: AtomicU32::new(0),
+                    vec: Some(vec),
+                },
+                GFP_KERNEL,
+            )?;
+            KBox::into_raw(t)
+        };
+        // SAFETY: `t` is the boot table or a new one, valid; no reader sees
+        // it until it is published.
+        unsafe { (*t).gen.store(gen, Ordering::Relaxed) };
+        Ok(t)
+    }
+
+    /// Frees a table of [`Table::new`] that no reader can see any more.
+    ///
+    /// # Safety
+    /// `t` must come from [`Table::new`], be unpublished or replaced a
+    /// grace period ago, and not be used afterwards.
+    unsafe fn free(t: *mut Table) {
+        if !core::ptr::eq(t, &BOOT_TABLE) {
+            // SAFETY: per the function's contract, `t` is one of
+            // `Table::new`'s boxes that nothing uses any more.
+            drop(unsafe { KBox::from_raw(t) });
+        }
+    }
+
+    fn len(&self) -> usize {
+        1 << self.bits
+    }
+
+    fn gen(&self) -> usize {
+        self.gen.load(Ordering::Relaxed) as usize
+    }
+
+    /// The bucket index of the variable `(obj, id)`.
+    fn index(&self, obj: *mut c_void, id: c_ulong) -> usize {
+        // SAFETY: a pure function of its arguments.
+        unsafe { glue::klp_glue_shadow_index(self.bits, obj, id) as usize }
+    }
+
+    fn buckets(&self) -> &[AtomicPtr<Shadow>] {
+        // SAFETY: `buckets` holds `len()` atomics for as long as the table
+        // lives.
+        unsafe { core::slice::from_raw_parts(self.buckets, self.len()) }
+    }
+
+    /// Puts `s` first on its chain.
+    ///
+    /// # Safety
+    /// The writers' lock must be held and `s` be a live variable that is
+    /// not on this table.
+    unsafe fn link(&self, s: *mut Shadow) {
+        // SAFETY: per the function's contract.
+        let s = unsafe { &*s };
+        let b = &self.buckets()[self.index(s.obj, s.id)];
+        s.next[self.gen()].store(b.load(Ordering::Relaxed), Ordering::Relaxed);
+        b.store(core::ptr::from_ref(s).cast_mut(), Ordering::Release);
+    }
+
+    /// Takes `s` off its chain, if it is there.
+    ///
+    /// # Safety
+    /// The writers' lock must be held and `s` be a live variable.
+    unsafe fn unlink(&self, s: *mut Shadow) {
+        let g = self.gen();
+        // SAFETY: per the function's contract; the chains hold live
+        // variables, changed only under the lock.
+        unsafe {
+            let mut link = &self.buckets()[self.index((*s).obj, (*s).id)];
+            loop {
+                let cur = link.load(Ordering::Relaxed);
+                if cur.is_null() {
+                    return;
+                }
+                if cur == s {
+                    link.store((*s).next[g].load(Ordering::Relaxed), Ordering::Release);
+                    return;
+                }
+                link = &(*cur).next[g];
+            }
+        }
+    }
+}
+
+/// What the writers share, under their lock.
+struct Writers {
+    /// The list of all variables, newest first.
+    all: *mut Shadow,
+    /// How many variables there are.
+    count: usize,
+    /// The table being filled by a resize, or null.
+    next: *mut Table,
+    /// How many buckets of the current table are also in `next`.
+    moved: usize,
+    /// A resize is queued or running.
+    resizing: bool,
+}
+
+struct WritersCell(UnsafeCell<Writers>);
+
+// SAFETY: only used with the writers' lock held (through `Guard::w`).
+unsafe impl Sync for WritersCell {}
+
+static WRITERS: WritersCell = WritersCell(UnsafeCell::new(Writers {
+    all: null_mut(),
+    count: 0,
+    next: null_mut(),
+    moved: 0,
+    resizing: false,
+}));
 
 /// The spinlock of the writers, with interrupts disabled.
 struct Guard(c_ulong);
@@ -72,41 +259,98 @@ impl Guard {
         Guard(unsafe { glue::klp_glue_shadow_lock() })
     }
 
-    /// The head of the list of all variables.
-    fn all(&mut self) -> &mut *mut Shadow {
+    /// The writers' shared state.
+    fn w(&mut self) -> &mut Writers {
         // SAFETY: we hold the writers' lock, which serialises every access
-        // to `ALL`; the borrow of `self` keeps the lock held.
-        unsafe { &mut *ALL.0.get() }
+        // to `WRITERS`; the borrow of `self` keeps the lock held.
+        unsafe { &mut *WRITERS.0.get() }
     }
 
-    /// Puts `s`, which is not yet published, on the list of all variables.
-    fn link(&mut self, s: *mut Shadow) {
-        let head = self.all();
-        // SAFETY: `s` is ours; `*head` is a live variable or null, and the
-        // list is ours under the lock.
-        unsafe {
-            (*s).prev = core::ptr::null_mut();
-            (*s).next = *head;
-            if let Some(first) = (*head).as_mut() {
-                first.prev = s;
+    /// The current table.
+    fn table(&self) -> &Table {
+        // SAFETY: the current table changes only under the writers' lock,
+        // which we hold, and is freed a grace period after it was
+        // replaced.
+        unsafe { &*CURRENT.load(Ordering::Relaxed) }
+    }
+
+    /// The table being filled by a resize, if any.
+    fn next_table(&mut self) -> Option<&Table> {
+        // SAFETY: `next` is null or a table that only the resize frees,
+        // and only after it took it out of `next` under the lock.
+        unsafe { self.w().next.as_ref() }
+    }
+
+    /// Whether `s`, in the current table, belongs in the resize's table too.
+    fn moved(&mut self, s: *mut Shadow) -> bool {
+        let moved = self.w().moved;
+        // SAFETY: `s` is a live variable.
+        let (obj, id) = unsafe { ((*s).obj, (*s).id) };
+        self.table().index(obj, id) < moved
+    }
+
+    /// Publishes `s`, which is set up and on no table or list.
+    fn insert(&mut self, s: *mut Shadow) {
+        // SAFETY: the lock is held; `s` is on no table.
+        unsafe { self.table().link(s) };
+        if self.next_table().is_some() && self.moved(s) {
+            if let Some(t) = self.next_table() {
+                // SAFETY: as above.
+                unsafe { t.link(s) };
             }
         }
-        *head = s;
+        let w = self.w();
+        // SAFETY: `s` is ours; `w.all` is a live variable or null, and the
+        // list is ours under the lock.
+        unsafe {
+            (*s).prev_all = null_mut();
+            (*s).next_all = w.all;
+            if let Some(first) = w.all.as_mut() {
+                first.prev_all = s;
+            }
+        }
+        w.all = s;
+        w.count += 1;
+        self.check_size();
     }
 
-    /// Takes `s` off the list of all variables.
-    fn unlink(&mut self, s: *mut Shadow) {
+    /// Takes `s` off the tables and the list; readers that found it may
+    /// use it until a grace period has passed.
+    fn remove(&mut self, s: *mut Shadow) {
+        // SAFETY: the lock is held; `s` is a live variable.
+        unsafe { self.table().unlink(s) };
+        if self.next_table().is_some() && self.moved(s) {
+            if let Some(t) = self.next_table() {
+                // SAFETY: as above.
+                unsafe { t.unlink(s) };
+            }
+        }
+        let w = self.w();
         // SAFETY: `s` and its neighbours are live variables on the list,
         // which is ours under the lock.
         unsafe {
-            let (prev, next) = ((*s).prev, (*s).next);
+            let (prev, next) = ((*s).prev_all, (*s).next_all);
             if let Some(n) = next.as_mut() {
-                n.prev = prev;
+                n.prev_all = prev;
             }
             match prev.as_mut() {
-                Some(p) => p.next = next,
-                None => *self.all() = next,
+                Some(p) => p.next_all = next,
+                None => w.all = next,
             }
+        }
+        w.count -= 1;
+        self.check_size();
+    }
+
+    /// Queues a resize when the count left the current table's range.
+    fn check_size(&mut self) {
+        let bits = self.table().bits;
+        let w = self.w();
+        if !w.resizing && wanted_bits(w.count, bits) != bits {
+            w.resizing = true;
+            // SAFETY: queueing the static work item is allowed in any
+            // context but NMI, which shadow variables do not support.
+            unsafe { glue::klp_glue_shadow_schedule_resize() };
         }
     }
 }
@@ -115,6 +359,99 @@ impl Drop for Guard {
     fn drop(&mut self) {
         // SAFETY: we hold the lock, taken with these flags.
         unsafe { glue::klp_glue_shadow_unlock(self.0) };
+    }
+}
+
+/// The size (log2) the table should have for `count` variables: it
+/// doubles past one variable a bucket and halves below one per eight.
+fn wanted_bits(count: usize, bits: c_uint) -> c_uint {
+    let len = 1usize << bits;
+    if count > len && bits < MAX_BITS {
+        (count.next_power_of_two().trailing_zeros() as c_uint).clamp(MIN_BITS, MAX_BITS)
+    } else if count < len / 8 && bits > MIN_BITS {
+        ((count * 2).next_power_of_two().trailing_zeros() as c_uint).clamp(MIN_BITS, MAX_BITS)
+    } else {
+        bits
+    }
+}
+
+/// The resize work item: moves the variables into a table of the size
+/// their count wants, until it wants none.
+#[no_mangle]
+pub(crate) extern "C" fn klp_rust_shadow_resize(_work: *mut bindings::work_struct) {
+    loop {
+        let (bits, gen) = {
+            let mut g = Guard::lock();
+            let (bits, gen) = (g.table().bits, g.table().gen());
+            let want = wanted_bits(g.w().count, bits);
+            if want == bits {
+                g.w().resizing = false;
+                return;
+            }
+            (want, 1 - gen as u32)
+        };
+        let new = match Table::new(bits, gen) {
+            Ok(t) => t,
+            Err(_) => {
+                // Lookups get slower, nothing else: try again at the next
+                // change of the count.
+                pr_warn!(
+                    "no memory to resize the shadow variable table to 2^{} buckets\n",
+                    bits
+                );
+                Guard::lock().w().resizing = false;
+                return;
+            }
+        };
+        {
+            let mut g = Guard::lock();
+            let w = g.w();
+            w.next = new;
+            w.moved = 0;
+        }
+        let old = loop {
+            let mut g = Guard::lock();
+            let (moved, len) = (g.w().moved, g.table().len());
+            let end = (moved + MOVE_CHUNK).min(len);
+            let cur = g.table();
+            // SAFETY: `new` is alive until this function frees it.
+            let nt = unsafe { &*new };
+            let cg = cur.gen();
+            for b in &cur.buckets()[moved..end] {
+                let mut s = b.load(Ordering::Relaxed);
+                while !s.is_null() {
+                    // SAFETY: the lock is held; `s` is a live variable of
+                    // the current table, on no chain of `nt`: buckets up to
+                    // `moved` were moved, and writers link a variable into
+                    // `nt` only when its bucket was.
+                    unsafe {
+                        nt.link(s);
+                        s = (*s).next[cg].load(Ordering::Relaxed);
+                    }
+                }
+            }
+            g.w().moved = end;
+            if end == len {
+                let old = CURRENT.load(Ordering::Relaxed);
+                CURRENT.store(new, Ordering::Release);
+                g.w().next = null_mut();
+                break old;
+            }
+            drop(g);
+            // SAFETY: a plain reschedule point; no lock is held.
+            unsafe { bindings::__cond_resched() };
+        };
+        // SAFETY: a plain grace-period wait; readers of the old table run
+        // with preemption disabled, which it waits for.
+        unsafe { bindings::synchronize_rcu() };
+        // SAFETY: replaced a grace period ago: no reader walks it, and the
+        // next resize (after this one) is the next to change the chain
+        // links of its `gen`.
+        unsafe { Table::free(old) };
+        crate::sys::debug(format_args!(
+            "shadow variable table: {} buckets",
+            1usize << bits
+        ));
     }
 }
 
@@ -128,9 +465,8 @@ fn data_of(s: *mut Shadow) -> *mut c_void {
 /// (the writers' lock, or the livepatch's own rules).
 fn find(obj: *mut c_void, id: c_ulong) -> Option<*mut Shadow> {
     // SAFETY: the lookup reads the table under RCU by itself.
-    let head = unsafe { glue::klp_glue_shadow_lookup(obj, id) };
-    // `head` is the first field of a `Shadow` (`repr(C)`).
-    (!head.is_null()).then_some(head.cast::<Shadow>())
+    let s = unsafe { glue::klp_glue_shadow_find(obj, id) };
+    (!s.is_null()).then_some(s)
 }
 
 /// Returns the data of the shadow variable `id` of `obj`, or null.
@@ -181,8 +517,8 @@ fn get_or_alloc(
     }
     // SAFETY: `new` is ours until published below.
     unsafe {
-        (*new).head.obj = obj;
-        (*new).head.id = id;
+        (*new).obj = obj;
+        (*new).id = id;
     }
     if let Some(ctor) = ctor {
         // SAFETY: the livepatch's constructor, called as in the C core
@@ -196,21 +532,9 @@ fn get_or_alloc(
             return core::ptr::null_mut();
         }
     }
-    // SAFETY: `new` is fully set up; the table publishes it to lock-free
-    // readers (with release ordering) and copies nothing.
-    let err = unsafe { glue::klp_glue_shadow_insert(&raw mut (*new).head) };
-    if err != 0 {
-        drop(guard);
-        // The C core cannot fail after the constructor; the table's insert
-        // can, rarely (a table over its load factor whose growth could not
-        // allocate in atomic context).  The constructor's work is then
-        // lost: the allocating calls take no destructor to undo it.
-        // SAFETY: `new` was not published.
-        unsafe { bindings::kfree(new.cast()) };
-        pr_err!("Failed to add shadow variable (id {}): {}\n", id, err);
-        return core::ptr::null_mut();
-    }
-    guard.link(new);
+    // Publishing never fails: a table that is too small only makes the
+    // lookups longer until the resize.
+    guard.insert(new);
     drop(guard);
     data_of(new)
 }
@@ -245,13 +569,13 @@ pub(crate) extern "C" fn klp_shadow_get_or_alloc(
 /// Removes the variable `s` from the table and the list (held lock), calls
 /// `dtor` and frees it after a grace period.
 fn remove(guard: &mut Guard, s: *mut Shadow, dtor: bindings::klp_shadow_dtor_t) {
-    guard.unlink(s);
-    // SAFETY: `s` is in the table and we hold the writers' lock; readers
-    // that found it keep it until the grace period queued last.
+    guard.remove(s);
+    // SAFETY: `s` is off the tables and the list, and we hold the writers'
+    // lock; readers that found it keep it until the grace period queued
+    // last.
     unsafe {
-        glue::klp_glue_shadow_remove(&raw mut (*s).head);
         if let Some(dtor) = dtor {
-            dtor((*s).head.obj, data_of(s));
+            dtor((*s).obj, data_of(s));
         }
         bindings::kvfree_call_rcu(&raw mut (*s).rcu, s.cast());
     }
@@ -281,11 +605,11 @@ pub(crate) extern "C" fn klp_shadow_free_all(id: c_ulong, dtor: bindings::klp_sh
 pub(crate) fn free_all(id: c_ulong, dtor: bindings::klp_shadow_dtor_t) -> usize {
     let mut guard = Guard::lock();
     let mut n = 0;
-    let mut cur = *guard.all();
+    let mut cur = guard.w().all;
     while !cur.is_null() {
         // SAFETY: `cur` is on the list, which is ours under the lock; its
         // successor is read before it is removed.
-        let (next, cur_id) = unsafe { ((*cur).next, (*cur).head.id) };
+        let (next, cur_id) = unsafe { ((*cur).next_all, (*cur).id) };
         if cur_id == id {
             remove(&mut guard, cur, dtor);
             n += 1;

@@ -10,7 +10,7 @@ use core::fmt;
 use kernel::alloc::flags::{GFP_KERNEL, __GFP_ZERO};
 use kernel::alloc::KBox;
 use kernel::bindings;
-use kernel::ffi::{c_char, c_int, c_ulong, c_void};
+use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
 /// Signatures of the functions in `kernel/livepatch/klp_glue.c`.
 pub(crate) mod glue {
@@ -49,13 +49,13 @@ pub(crate) mod glue {
         pub(crate) fn klp_glue_init_completion(done: *mut bindings::completion);
         pub(crate) fn klp_glue_schedule_work(work: *mut bindings::work_struct) -> bool;
         pub(crate) fn klp_glue_synchronize_rcu_tasks();
-        pub(crate) fn klp_glue_shadow_init() -> c_int;
-        pub(crate) fn klp_glue_shadow_lookup(
+        pub(crate) fn klp_glue_shadow_index(bits: c_uint, obj: *mut c_void, id: c_ulong)
+            -> c_ulong;
+        pub(crate) fn klp_glue_shadow_find(
             obj: *mut c_void,
             id: c_ulong,
-        ) -> *mut crate::shadow::ShadowHead;
-        pub(crate) fn klp_glue_shadow_insert(shadow: *mut crate::shadow::ShadowHead) -> c_int;
-        pub(crate) fn klp_glue_shadow_remove(shadow: *mut crate::shadow::ShadowHead);
+        ) -> *mut crate::shadow::Shadow;
+        pub(crate) fn klp_glue_shadow_schedule_resize();
         pub(crate) fn klp_glue_shadow_lock() -> c_ulong;
         pub(crate) fn klp_glue_shadow_unlock(flags: c_ulong);
         pub(crate) fn klp_glue_debug(msg: *const c_char);
