@@ -22,14 +22,18 @@
 //! calling task's patch state.  The lookup and the reads are C, inline in
 //! the handler, because a call into Rust would cost more than they do
 //! (rustc cannot inline across the languages); everything they read is
-//! written here, and a removed site is freed after a grace period.
+//! written here.  A removed site is freed once every CPU has scheduled
+//! ([`free_dead_sites`]): the handler runs with preemption disabled, also
+//! where RCU does not watch (the idle loop), so an RCU grace period would
+//! not wait for it.
 
 use crate::handles::{KlpFunc, KlpObject, KlpPatch};
-use crate::list::{self, container_of};
+use crate::list;
 use crate::sys::{glue, KlpLock, Locked, Name};
+use crate::task;
 use crate::{state_plan, transition};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use kernel::alloc::{flags::GFP_KERNEL, KBox, KVec};
+use kernel::alloc::{flags::GFP_KERNEL, KBox, KVVec};
 use kernel::bindings;
 use kernel::error::{code::*, Error, Result};
 use kernel::ffi::{c_int, c_ulong};
@@ -56,8 +60,8 @@ struct Site {
     trans: [AtomicUsize; 4],
     /// `klp_func.stack_node`s, newest first; changed under klp_mutex.
     func_stack: Opaque<bindings::list_head>,
-    /// For freeing after a grace period.
-    rcu: Opaque<bindings::callback_head>,
+    /// The next unlinked site waiting to be freed ([`DEAD_SITES`]).
+    dead_next: AtomicPtr<Site>,
 }
 
 // The layout of `struct klp_site_head`.
@@ -89,9 +93,9 @@ fn bucket(ip: c_ulong) -> &'static AtomicPtr<Site> {
 /// The sites of the bucket of `ip`.
 ///
 /// Sites are linked and unlinked only under klp_mutex, which the caller
-/// holds for `'a`, and freed only through [`free_site_later`], whose caller
-/// promises not to use the site again: the references stay valid for as
-/// long as they are used.
+/// holds for `'a`, and freed only by [`free_dead_sites`], whose caller
+/// promises not to use them again: the references stay valid for as long
+/// as they are used.
 fn bucket_sites<'a>(_lock: &'a KlpLock, ip: c_ulong) -> impl Iterator<Item = &'a Site> {
     let mut cur = bucket(ip).load(Ordering::Relaxed);
     core::iter::from_fn(move || {
@@ -102,6 +106,10 @@ fn bucket_sites<'a>(_lock: &'a KlpLock, ip: c_ulong) -> impl Iterator<Item = &'a
         Some(site)
     })
 }
+
+/// Sites unlinked and not yet freed, through `Site::dead_next`; under
+/// klp_mutex.
+static DEAD_SITES: AtomicPtr<Site> = AtomicPtr::new(core::ptr::null_mut());
 
 /// The site of `ip`, if any.
 fn find_site(lock: &KlpLock, ip: c_ulong) -> Option<&Site> {
@@ -191,20 +199,8 @@ pub(crate) fn previous<'a>(lock: &'a KlpLock, func: &'a KlpFunc) -> Option<&'a K
     }
 }
 
-/// Frees a site after the grace period that follows its unlinking.
-///
-/// # Safety
-/// Called by RCU for `Site::rcu`.
-unsafe extern "C" fn free_site(rcu: *mut bindings::callback_head) {
-    // `Opaque<T>` has the layout of `T`.
-    let site = container_of!(rcu, Site, rcu);
-    // SAFETY: the site came from `KBox::into_raw` in `new_site`, and no
-    // reader can see it any more.
-    drop(unsafe { KBox::from_raw(site) });
-}
-
-/// Takes `site` out of its bucket; readers that found it before may still
-/// use it until a grace period has passed ([`free_site_later`]).
+/// Takes `site` out of its bucket and queues it for [`free_dead_sites`];
+/// handlers that found it before may still read it until then.
 fn unlink_site(lock: &KlpLock, site: &Site) {
     let this = core::ptr::from_ref(site).cast_mut();
     let head = bucket(site.ip);
@@ -218,22 +214,34 @@ fn unlink_site(lock: &KlpLock, site: &Site) {
         pr_err!("site {:#x} is not in its bucket\n", site.ip);
         return;
     };
+    // The link's own pointer: that of `KBox::into_raw`, for the free.
+    let raw = link.load(Ordering::Relaxed);
     link.store(site.next.load(Ordering::Relaxed), Ordering::Release);
     NR_SITES.write(lock, NR_SITES.read(lock) - 1);
+    site.dead_next
+        .store(DEAD_SITES.load(Ordering::Relaxed), Ordering::Relaxed);
+    DEAD_SITES.store(raw, Ordering::Relaxed);
 }
 
-/// Frees `site` after a grace period.  (A raw pointer: the site may be
-/// gone before this function returns.)
+/// Frees the unlinked sites once no handler can be reading them: after
+/// every CPU has scheduled, since handlers run with preemption disabled.
 ///
 /// # Safety
-/// `site` must be a site that [`unlink_site`] unlinked and that is not
-/// freed otherwise; the caller must not use it (nor any reference to it)
-/// again.
-unsafe fn free_site_later(site: *mut Site) {
-    // SAFETY: per the function's contract, the site is valid until the
-    // grace period has passed, and nothing uses it after; `rcu` is unused
-    // until now.
-    unsafe { bindings::call_rcu(Opaque::raw_get(&raw const (*site).rcu), Some(free_site)) };
+/// klp_mutex must be held, and the caller must not use any reference to
+/// an unlinked site afterwards.
+unsafe fn free_dead_sites(_lock: &KlpLock) {
+    let mut cur = DEAD_SITES.swap(core::ptr::null_mut(), Ordering::Relaxed);
+    if cur.is_null() {
+        return;
+    }
+    task::synchronize_cpus();
+    while !cur.is_null() {
+        // SAFETY: an unlinked site, allocated by `new_site` and queued
+        // once by `unlink_site`; no handler reads it after the wait above,
+        // and per the function's contract nothing else uses it.
+        let site = unsafe { KBox::from_raw(cur) };
+        cur = site.dead_next.load(Ordering::Relaxed);
+    }
 }
 
 /// Creates the site of `ip` with an empty stack, every call to the
@@ -247,7 +255,7 @@ fn new_site(lock: &KlpLock, ip: c_ulong) -> Result<&Site> {
             fast: AtomicUsize::new(0),
             trans: [const { AtomicUsize::new(0) }; 4],
             func_stack: Opaque::uninit(),
-            rcu: Opaque::uninit(),
+            dead_next: AtomicPtr::new(core::ptr::null_mut()),
         },
         GFP_KERNEL,
     )?;
@@ -264,7 +272,7 @@ fn new_site(lock: &KlpLock, ip: c_ulong) -> Result<&Site> {
 /// A batch of addresses for one ftrace filter update, allocated for all the
 /// functions of the batch up front.
 struct Ips {
-    ips: KVec<c_ulong>,
+    ips: KVVec<c_ulong>,
     /// The name of the first function of the batch, for messages.
     first: Name,
 }
@@ -272,7 +280,7 @@ struct Ips {
 impl Ips {
     fn with_capacity(cap: usize) -> Result<Ips> {
         Ok(Ips {
-            ips: KVec::with_capacity(cap, GFP_KERNEL)?,
+            ips: KVVec::with_capacity(cap, GFP_KERNEL)?,
             first: Name(core::ptr::null()),
         })
     }
@@ -286,6 +294,8 @@ impl Ips {
         if self.ips.is_empty() {
             self.first = name;
         }
+        // The batch is sized for all its functions.
+        debug_assert!(self.ips.len() < self.ips.capacity());
         if self.ips.len() < self.ips.capacity() {
             // Cannot fail: there is room.
             let _ = self.ips.push(ip, GFP_KERNEL);
@@ -405,9 +415,6 @@ fn unlink_funcs<'a>(
                 g.push(ip, func.display_name());
             }
             unlink_site(lock, site);
-            // SAFETY: just unlinked, and freed nowhere else; `site` is not
-            // used again.
-            unsafe { free_site_later(core::ptr::from_ref(site).cast_mut()) };
         } else {
             refresh(lock, site);
         }
@@ -461,6 +468,9 @@ fn link_funcs<'a>(lock: &KlpLock, funcs: impl Iterator<Item = &'a KlpFunc> + Clo
         // Nothing of this batch reached ftrace: undo it without a filter
         // update.
         unlink_funcs(lock, funcs, None);
+        // SAFETY: klp_mutex is held (`lock`); no site reference of this
+        // function is alive.
+        unsafe { free_dead_sites(lock) };
     }
     res
 }
@@ -494,6 +504,9 @@ fn unpatch_funcs<'a>(lock: &KlpLock, funcs: impl Iterator<Item = &'a KlpFunc> + 
             }
         }
     }
+    // SAFETY: klp_mutex is held (`lock`); no site reference of this
+    // function is alive.
+    unsafe { free_dead_sites(lock) };
 }
 
 /// Removes all functions of an object from their stacks.
