@@ -17,6 +17,7 @@
 #include <linux/ftrace.h>
 #include <linux/hash.h>
 #include <linux/init.h>
+#include <linux/irq_work.h>
 #include <linux/livepatch.h>
 #include <linux/log2.h>
 #include <linux/module.h>
@@ -270,6 +271,17 @@ void klp_glue_synchronize_rcu_tasks(void)
 static DEFINE_SPINLOCK(klp_shadow_lock);
 static DECLARE_WORK(klp_shadow_resize_work, klp_rust_shadow_resize);
 
+/*
+ * Writers may be called with any lock held, the scheduler's included: they
+ * raise an irq_work, which queues the resize from its own context.
+ */
+static void klp_shadow_resize_kick(struct irq_work *work)
+{
+	schedule_work(&klp_shadow_resize_work);
+}
+
+static DEFINE_IRQ_WORK(klp_shadow_resize_irq_work, klp_shadow_resize_kick);
+
 static __always_inline unsigned long
 klp_shadow_index(unsigned int bits, void *obj, unsigned long id)
 {
@@ -302,7 +314,13 @@ struct klp_shadow_node *klp_glue_shadow_find(void *obj, unsigned long id)
 
 void klp_glue_shadow_schedule_resize(void)
 {
-	schedule_work(&klp_shadow_resize_work);
+	irq_work_queue(&klp_shadow_resize_irq_work);
+}
+
+/* cond_resched() is a macro. */
+void klp_glue_resched(void)
+{
+	cond_resched();
 }
 
 unsigned long klp_glue_shadow_lock(void)

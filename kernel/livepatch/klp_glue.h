@@ -89,6 +89,7 @@ unsigned long klp_glue_shadow_index(unsigned int bits, void *obj,
 				    unsigned long id);
 struct klp_shadow_node *klp_glue_shadow_find(void *obj, unsigned long id);
 void klp_glue_shadow_schedule_resize(void);
+void klp_glue_resched(void);
 unsigned long klp_glue_shadow_lock(void);
 void klp_glue_shadow_unlock(unsigned long flags);
 void klp_glue_debug(const char *msg);

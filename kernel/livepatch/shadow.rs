@@ -33,9 +33,11 @@
 
 use crate::sys::glue;
 use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
-use kernel::alloc::{flags::GFP_KERNEL, KBox, KVVec};
+use kernel::alloc::flags::{GFP_KERNEL, __GFP_NOWARN};
+use kernel::alloc::{KBox, KVVec};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
@@ -94,10 +96,15 @@ unsafe impl Sync for Table {}
 /// The table's size at boot, and the smallest: the C core's number of
 /// buckets.
 const MIN_BITS: c_uint = 12;
-/// Half a billion buckets (4 GB) at most.
-const MAX_BITS: c_uint = 29;
-/// Buckets moved to the new table per hold of the writers' lock.
+/// 128M buckets (1 GB) at most: kvmalloc() refuses more than `INT_MAX`
+/// bytes.
+const MAX_BITS: c_uint = 27;
+/// Buckets moved to the new table per hold of the writers' lock, at most.
 const MOVE_CHUNK: usize = 512;
+/// Variables moved per hold of the writers' lock: after the bucket that
+/// reaches this many, the resize lets interrupts in (chains are long when
+/// the resize lags behind the writers).
+const MOVE_BUDGET: usize = 1024;
 
 /// The buckets of the table at boot, and of every table of `MIN_BITS`.
 static BOOT_BUCKETS: [AtomicPtr<Shadow>; 1 << MIN_BITS] =
@@ -130,10 +137,14 @@ impl Table {
             core::ptr::from_ref(t).cast_mut()
         } else {
             let n = 1usize << bits;
-            let mut vec = KVVec::with_capacity(n, GFP_KERNEL)?;
-            for _ in 0..n {
+            // A failure is handled (the table stays as it is): no warning.
+            let mut vec = KVVec::with_capacity(n, GFP_KERNEL | __GFP_NOWARN)?;
+            for i in 0..n {
                 // Within the capacity: never allocates.
                 vec.push(AtomicPtr::new(null_mut()), GFP_KERNEL)?;
+                if i % (1 << 16) == 0 {
+                    resched();
+                }
             }
             let t = KBox::new(
                 Table {
@@ -235,6 +246,9 @@ struct Writers {
     moved: usize,
     /// A resize is queued or running.
     resizing: bool,
+    /// The count when a resize last failed to allocate (0: none failed);
+    /// the next try waits until the count doubled or halved.
+    failed_at: usize,
 }
 
 struct WritersCell(UnsafeCell<Writers>);
@@ -248,15 +262,17 @@ static WRITERS: WritersCell = WritersCell(UnsafeCell::new(Writers {
     next: null_mut(),
     moved: 0,
     resizing: false,
+    failed_at: 0,
 }));
 
-/// The spinlock of the writers, with interrupts disabled.
-struct Guard(c_ulong);
+/// The spinlock of the writers, with interrupts disabled; released on the
+/// CPU that took it (not `Send`).
+struct Guard(c_ulong, PhantomData<*mut ()>);
 
 impl Guard {
     fn lock() -> Guard {
         // SAFETY: the glue's spinlock is statically initialised.
-        Guard(unsafe { glue::klp_glue_shadow_lock() })
+        Guard(unsafe { glue::klp_glue_shadow_lock() }, PhantomData)
     }
 
     /// The writers' shared state.
@@ -302,11 +318,12 @@ impl Guard {
         let w = self.w();
         // SAFETY: `s` is ours; `w.all` is a live variable or null, and the
         // list is ours under the lock.
+        // (Places, not references: lockless readers read other fields.)
         unsafe {
             (*s).prev_all = null_mut();
             (*s).next_all = w.all;
-            if let Some(first) = w.all.as_mut() {
-                first.prev_all = s;
+            if !w.all.is_null() {
+                (*w.all).prev_all = s;
             }
         }
         w.all = s;
@@ -330,12 +347,13 @@ impl Guard {
         // which is ours under the lock.
         unsafe {
             let (prev, next) = ((*s).prev_all, (*s).next_all);
-            if let Some(n) = next.as_mut() {
-                n.prev_all = prev;
+            if !next.is_null() {
+                (*next).prev_all = prev;
             }
-            match prev.as_mut() {
-                Some(p) => p.next_all = next,
-                None => w.all = next,
+            if prev.is_null() {
+                w.all = next;
+            } else {
+                (*prev).next_all = next;
             }
         }
         w.count -= 1;
@@ -346,7 +364,8 @@ impl Guard {
     fn check_size(&mut self) {
         let bits = self.table().bits;
         let w = self.w();
-        if !w.resizing && wanted_bits(w.count, bits) != bits {
+        let backoff = w.failed_at != 0 && w.count / 2 < w.failed_at && w.count > w.failed_at / 2;
+        if !w.resizing && !backoff && wanted_bits(w.count, bits) != bits {
             w.resizing = true;
             // SAFETY: queueing the static work item is allowed in any
             // context but NMI, which shadow variables do not support.
@@ -399,7 +418,10 @@ pub(crate) extern "C" fn klp_rust_shadow_resize(_work: *mut bindings::work_struc
                     "no memory to resize the shadow variable table to 2^{} buckets\n",
                     bits
                 );
-                Guard::lock().w().resizing = false;
+                let mut g = Guard::lock();
+                let w = g.w();
+                w.resizing = false;
+                w.failed_at = w.count.max(1);
                 return;
             }
         };
@@ -411,14 +433,15 @@ pub(crate) extern "C" fn klp_rust_shadow_resize(_work: *mut bindings::work_struc
         }
         let old = loop {
             let mut g = Guard::lock();
-            let (moved, len) = (g.w().moved, g.table().len());
+            let (mut moved, len) = (g.w().moved, g.table().len());
             let end = (moved + MOVE_CHUNK).min(len);
             let cur = g.table();
             // SAFETY: `new` is alive until this function frees it.
             let nt = unsafe { &*new };
             let cg = cur.gen();
-            for b in &cur.buckets()[moved..end] {
-                let mut s = b.load(Ordering::Relaxed);
+            let mut nodes = 0;
+            while moved < end && nodes < MOVE_BUDGET {
+                let mut s = cur.buckets()[moved].load(Ordering::Relaxed);
                 while !s.is_null() {
                     // SAFETY: the lock is held; `s` is a live variable of
                     // the current table, on no chain of `nt`: buckets up to
@@ -428,18 +451,21 @@ pub(crate) extern "C" fn klp_rust_shadow_resize(_work: *mut bindings::work_struc
                         nt.link(s);
                         s = (*s).next[cg].load(Ordering::Relaxed);
                     }
+                    nodes += 1;
                 }
+                moved += 1;
             }
-            g.w().moved = end;
-            if end == len {
+            let w = g.w();
+            w.moved = moved;
+            if moved == len {
                 let old = CURRENT.load(Ordering::Relaxed);
                 CURRENT.store(new, Ordering::Release);
-                g.w().next = null_mut();
+                w.next = null_mut();
+                w.failed_at = 0;
                 break old;
             }
             drop(g);
-            // SAFETY: a plain reschedule point; no lock is held.
-            unsafe { bindings::__cond_resched() };
+            resched();
         };
         // SAFETY: a plain grace-period wait; readers of the old table run
         // with preemption disabled, which it waits for.
@@ -453,6 +479,12 @@ pub(crate) extern "C" fn klp_rust_shadow_resize(_work: *mut bindings::work_struc
             1usize << bits
         ));
     }
+}
+
+/// A reschedule point; no spinlock may be held.
+fn resched() {
+    // SAFETY: a plain call of the glue (cond_resched()).
+    unsafe { glue::klp_glue_resched() }
 }
 
 fn data_of(s: *mut Shadow) -> *mut c_void {

@@ -56,6 +56,7 @@ pub(crate) mod glue {
             id: c_ulong,
         ) -> *mut crate::shadow::Shadow;
         pub(crate) fn klp_glue_shadow_schedule_resize();
+        pub(crate) fn klp_glue_resched();
         pub(crate) fn klp_glue_shadow_lock() -> c_ulong;
         pub(crate) fn klp_glue_shadow_unlock(flags: c_ulong);
         pub(crate) fn klp_glue_debug(msg: *const c_char);
