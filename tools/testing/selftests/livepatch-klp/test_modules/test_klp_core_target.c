@@ -11,7 +11,15 @@
  *   a transition cannot move that worker (it is on the stack of whatever
  *   version of the function was current when the work started);
  * - .../parameters/seen reads what test_klp_core_target_a() last returned
- *   to that worker while it waited ("-" for nothing yet; a write clears it).
+ *   to that worker while it waited ("-" for nothing yet; a write clears it);
+ * - writing a CPU number to .../parameters/spin starts the spinner, a
+ *   kthread bound to that CPU that calls test_klp_core_target_a() in a
+ *   loop with cond_resched() in between (-1 stops it; reading gives its
+ *   pid, or 0), and .../parameters/spin_seen reads what a() last returned
+ *   to it.  It sleeps one jiffy a second only, as RCU Tasks (which ftrace
+ *   and the cores wait for) needs a voluntary context switch: it is on its
+ *   CPU almost whenever a transition looks at it, so that the
+ *   cond_resched() hook is what switches it.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -19,6 +27,8 @@
 #include <linux/module.h>
 #include <linux/kernel.h>
 #include <linux/delay.h>
+#include <linux/kthread.h>
+#include <linux/pid.h>
 #include <linux/workqueue.h>
 
 #include "test_klp_core_target.h"
@@ -131,6 +141,75 @@ static const struct kernel_param_ops seen_ops = {
 module_param_cb(seen, &seen_ops, NULL, 0644);
 MODULE_PARM_DESC(seen, "what a() last returned to the busy worker");
 
+static struct task_struct *spinner;
+static const char *spin_seen;
+
+static int spin_fn(void *unused)
+{
+	unsigned long rest = jiffies + HZ;
+
+	while (!kthread_should_stop()) {
+		WRITE_ONCE(spin_seen, test_klp_core_target_a());
+		cond_resched();
+		if (time_after(jiffies, rest)) {
+			schedule_timeout_uninterruptible(1);
+			rest = jiffies + HZ;
+		}
+	}
+	return 0;
+}
+
+static int spin_set(const char *val, const struct kernel_param *kp)
+{
+	struct task_struct *t;
+	int cpu, ret;
+
+	ret = kstrtoint(val, 0, &cpu);
+	if (ret)
+		return ret;
+	if (cpu < 0) {
+		if (spinner)
+			kthread_stop(spinner);
+		spinner = NULL;
+		return 0;
+	}
+	if (spinner)
+		return -EBUSY;
+	if (cpu >= nr_cpu_ids || !cpu_online(cpu))
+		return -EINVAL;
+	t = kthread_create_on_cpu(spin_fn, NULL, cpu, "klp_spin/%u");
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	spinner = t;
+	wake_up_process(t);
+	return 0;
+}
+
+static int spin_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", spinner ? task_pid_nr(spinner) : 0);
+}
+
+static const struct kernel_param_ops spin_ops = {
+	.set = spin_set,
+	.get = spin_get,
+};
+module_param_cb(spin, &spin_ops, NULL, 0644);
+MODULE_PARM_DESC(spin, "write a CPU number to start the spinner there, -1 to stop it");
+
+static int spin_seen_get(char *buf, const struct kernel_param *kp)
+{
+	const char *seen = READ_ONCE(spin_seen);
+
+	return sysfs_emit(buf, "%s\n", seen ? seen : "-");
+}
+
+static const struct kernel_param_ops spin_seen_ops = {
+	.get = spin_seen_get,
+};
+module_param_cb(spin_seen, &spin_seen_ops, NULL, 0444);
+MODULE_PARM_DESC(spin_seen, "what a() last returned to the spinner");
+
 static int state_get(char *buf, const struct kernel_param *kp)
 {
 	return sysfs_emit(buf, "%s %s %s %s\n", test_klp_core_target_a(),
@@ -155,6 +234,8 @@ static void __exit test_klp_core_target_exit(void)
 {
 	WRITE_ONCE(worker.block, false);
 	flush_work(&busy_work);
+	if (spinner)
+		kthread_stop(spinner);
 	pr_info("unloaded\n");
 }
 
