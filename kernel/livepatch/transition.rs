@@ -6,10 +6,11 @@
 //!
 //! A transition targets one patch and one direction.  Tasks switch when
 //! their stack is reliable and free of the affected functions, when they
-//! return to user space, in the idle loop, or in `cond_resched()`.  Tasks
-//! that do not switch get a fake signal (or a wake-up for kthreads) every
-//! [`SIGNALS_TIMEOUT`] one-second retries, after [`QUICK_RETRIES`] quick
-//! ones; the administrator may force the rest.  One walk of the tasks
+//! return to user space, in the idle loop, or, once the quick retries did
+//! not suffice, in `cond_resched()`.  Tasks that do not switch get a fake
+//! signal (or a wake-up for kthreads) every [`SIGNALS_TIMEOUT`] one-second
+//! retries, after [`QUICK_RETRIES`] quick ones; the administrator may force
+//! the rest.  One walk of the tasks
 //! checks at most [`CHECKS_PER_WALK`] stacks, the next one goes on after
 //! the CPU was given up.
 
@@ -20,7 +21,7 @@ use crate::registry;
 use crate::state_plan::{self, Target};
 use crate::sys::{self, klp_debug, KlpLock, Name};
 use crate::task::{self, for_each_task, for_each_task_while, Kind, PreemptGuard, Stopped, Task};
-use core::sync::atomic::{fence, AtomicI32, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use kernel::bindings;
 use kernel::error::code::*;
 use kernel::ffi::{c_int, c_ulong};
@@ -56,6 +57,17 @@ const QUICK_RETRIES: u32 = 6;
 /// tasks, the checks are spread over several walks, and the work item that
 /// runs them gives the CPU up in between.
 const CHECKS_PER_WALK: u32 = 256;
+/// Whether the `cond_resched()` hook is on.  Under `klp_mutex`.
+///
+/// Unlike the C core, which turns it on with every transition, the hook
+/// comes on only when the quick retries did not complete the transition:
+/// turning it on and off rewrites every `cond_resched()` call site (with
+/// `PREEMPT_DYNAMIC`) or the sites of a static key, each rewrite a
+/// `text_poke_bp()` that waits for every CPU, twice, which costs more than
+/// most transitions (a task busy in a loop is usually off its CPU at one
+/// of the quick retries).  A task that never leaves its CPU switches a
+/// quarter of a second later than it would with the C core.
+static HOOK_ON: AtomicBool = AtomicBool::new(false);
 /// Where the next walk goes on, counted in tasks still pending that it
 /// passes over before it checks any: those that the walks of this sweep
 /// checked in vain.
@@ -143,7 +155,7 @@ pub(crate) fn prepare(lock: &mut KlpLock, patch: &KlpPatch, state: c_int) {
 }
 
 /// Lets the tasks switch: sets `TIF_PATCH_PENDING` on every task not in
-/// the target state and turns on the `cond_resched()` hook.
+/// the target state.
 pub(crate) fn start(lock: &mut KlpLock) {
     let Some(patch) = patch_locked(lock) else {
         return;
@@ -155,7 +167,6 @@ pub(crate) fn start(lock: &mut KlpLock) {
             t.set_patch_pending(true);
         }
     });
-    task::set_cond_resched_hook(true);
     SIGNALS_CNT.store(0, Ordering::Relaxed);
     QUICK_CNT.store(0, Ordering::Relaxed);
     RESUME_AT.store(0, Ordering::Relaxed);
@@ -451,6 +462,9 @@ pub(crate) fn try_complete(lock: &mut KlpLock) {
             task::schedule_transition_work(1 << quick);
             return;
         }
+        if !HOOK_ON.swap(true, Ordering::Relaxed) {
+            task::set_cond_resched_hook(true);
+        }
         let cnt = SIGNALS_CNT.load(Ordering::Relaxed);
         if cnt != 0 && cnt % SIGNALS_TIMEOUT == 0 {
             send_signals();
@@ -459,7 +473,6 @@ pub(crate) fn try_complete(lock: &mut KlpLock) {
         task::schedule_transition_work(task::about_a_second());
         return;
     }
-    task::set_cond_resched_hook(false);
     let Some(patch) = patch() else { return };
     // SAFETY: the patch in transition is set up and registered; it stays
     // valid after `complete_transition`, until it is freed below (after
@@ -490,6 +503,9 @@ pub(crate) unsafe extern "C" fn klp_rust_transition_work(_work: *mut bindings::w
 /// task is in the target state: cleans up what the direction leaves behind
 /// and runs the post callbacks.
 fn complete_transition(lock: &mut KlpLock, patch: &KlpPatch) {
+    if HOOK_ON.swap(false, Ordering::Relaxed) {
+        task::set_cond_resched_hook(false);
+    }
     let state = target();
     klp_debug!("'{}': completing {} transition", patch.name(), dir(state));
 
