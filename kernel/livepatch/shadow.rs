@@ -290,30 +290,24 @@ impl Guard {
         unsafe { &*CURRENT.load(Ordering::Relaxed) }
     }
 
-    /// The table being filled by a resize, if any.
-    fn next_table(&mut self) -> Option<&Table> {
-        // SAFETY: `next` is null or a table that only the resize frees,
-        // and only after it took it out of `next` under the lock.
-        unsafe { self.w().next.as_ref() }
-    }
-
-    /// Whether `s`, in the current table, belongs in the resize's table too.
-    fn moved(&mut self, s: *mut Shadow) -> bool {
-        let moved = self.w().moved;
+    /// The tables that hold `s` (or must, for a new variable): the current
+    /// one, and the resize's when the bucket of `s` was already moved.
+    fn tables(&mut self, s: *mut Shadow) -> impl Iterator<Item = &Table> {
+        let (next, moved) = (self.w().next, self.w().moved);
+        let cur = self.table();
         // SAFETY: `s` is a live variable.
         let (obj, id) = unsafe { ((*s).obj, (*s).id) };
-        self.table().index(obj, id) < moved
+        // SAFETY: `next` is null or a table that only the resize frees,
+        // and only after it took it out of `next` under the lock.
+        let next = unsafe { next.as_ref() }.filter(|_| cur.index(obj, id) < moved);
+        Iterator::chain(core::iter::once(cur), next)
     }
 
     /// Publishes `s`, which is set up and on no table or list.
     fn insert(&mut self, s: *mut Shadow) {
-        // SAFETY: the lock is held; `s` is on no table.
-        unsafe { self.table().link(s) };
-        if self.next_table().is_some() && self.moved(s) {
-            if let Some(t) = self.next_table() {
-                // SAFETY: as above.
-                unsafe { t.link(s) };
-            }
+        for t in self.tables(s) {
+            // SAFETY: the lock is held; `s` is on no table.
+            unsafe { t.link(s) };
         }
         let w = self.w();
         // SAFETY: `s` is ours; `w.all` is a live variable or null, and the
@@ -334,13 +328,9 @@ impl Guard {
     /// Takes `s` off the tables and the list; readers that found it may
     /// use it until a grace period has passed.
     fn remove(&mut self, s: *mut Shadow) {
-        // SAFETY: the lock is held; `s` is a live variable.
-        unsafe { self.table().unlink(s) };
-        if self.next_table().is_some() && self.moved(s) {
-            if let Some(t) = self.next_table() {
-                // SAFETY: as above.
-                unsafe { t.unlink(s) };
-            }
+        for t in self.tables(s) {
+            // SAFETY: the lock is held; `s` is a live variable.
+            unsafe { t.unlink(s) };
         }
         let w = self.w();
         // SAFETY: `s` and its neighbours are live variables on the list,
