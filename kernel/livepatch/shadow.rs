@@ -402,8 +402,8 @@ pub(crate) extern "C" fn klp_rust_shadow_resize(_work: *mut bindings::work_struc
         let new = match Table::new(bits, gen) {
             Ok(t) => t,
             Err(_) => {
-                // Lookups get slower, nothing else: try again at the next
-                // change of the count.
+                // Lookups get slower, nothing else: try again once the
+                // count has doubled or halved (`check_size`).
                 pr_warn!(
                     "no memory to resize the shadow variable table to 2^{} buckets\n",
                     bits
